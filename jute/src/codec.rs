@@ -44,7 +44,10 @@ pub enum CodecError {
     /// The length field was negative.
     NegativeLength(i32),
     /// The length field exceeded the configured maximum (`jute.maxbuffer`).
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for CodecError {
@@ -191,4 +194,151 @@ pub fn frame_bytes<T: Encode + ?Sized>(item: &T) -> Bytes {
     buf.put_i32(i32::try_from(len).unwrap_or(i32::MAX));
     item.encode(&mut buf);
     buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut v = (body.len() as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn decode_all(codec: &mut FrameCodec, bytes: &[u8]) -> Result<Vec<Inbound>, CodecError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(item) = codec.decode(&mut buf)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn first_frame_is_the_handshake_and_later_ones_are_frames() {
+        let mut codec = FrameCodec::server();
+        let bytes = [frame(b"hello"), frame(b""), frame(b"xy")].concat();
+        let items = decode_all(&mut codec, &bytes).unwrap();
+        assert_eq!(
+            items,
+            vec![
+                Inbound::Handshake(Bytes::from_static(b"hello")),
+                Inbound::Frame(Bytes::new()),
+                Inbound::Frame(Bytes::from_static(b"xy")),
+            ]
+        );
+    }
+
+    #[test]
+    fn frames_split_across_reads_are_reassembled() {
+        let mut codec = FrameCodec::server();
+        let bytes = [frame(b"connect"), frame(&[7; 300])].concat();
+        let mut buf = BytesMut::new();
+        let mut items = Vec::new();
+        for b in bytes {
+            buf.extend_from_slice(&[b]);
+            if let Some(item) = codec.decode(&mut buf).unwrap() {
+                items.push(item);
+            }
+        }
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], Inbound::Frame(Bytes::from(vec![7; 300])));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn maximum_body_is_accepted_and_one_more_byte_is_refused() {
+        let mut codec = FrameCodec::new(Role::Server, 100);
+        let ok = decode_all(&mut codec, &frame(&[1; 100])).unwrap();
+        assert_eq!(ok.len(), 1);
+        match decode_all(&mut codec, &frame(&[1; 101])) {
+            Err(CodecError::TooLarge { len: 101, max: 100 }) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // The default is jute.maxbuffer: 1,048,575 bytes.
+        let mut codec = FrameCodec::server();
+        let mut buf = BytesMut::from(&(DEFAULT_MAX_FRAME as i32 + 1).to_be_bytes()[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::TooLarge { len: 1_048_576, .. })
+        ));
+    }
+
+    #[test]
+    fn negative_length_is_refused() {
+        let mut codec = FrameCodec::server();
+        let mut buf = BytesMut::from(&(-5i32).to_be_bytes()[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::NegativeLength(-5))
+        ));
+    }
+
+    #[test]
+    fn a_large_announced_frame_does_not_reserve_its_whole_size() {
+        let mut codec = FrameCodec::server();
+        let mut buf = BytesMut::from(&1_000_000i32.to_be_bytes()[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert!(
+            buf.capacity() <= 4 + RESERVE_AHEAD,
+            "reserved {}",
+            buf.capacity()
+        );
+    }
+
+    #[test]
+    fn four_letter_words_are_recognised_only_before_the_handshake() {
+        for word in FOUR_LETTER_WORDS.iter().filter(|w| **w != "stmk") {
+            let mut codec = FrameCodec::server();
+            let items = decode_all(&mut codec, word.as_bytes()).unwrap();
+            assert_eq!(
+                items,
+                vec![Inbound::FourLetterWord(FourLetterWord { word, mask: None })]
+            );
+        }
+        // After a handshake the same bytes are a (far too large) length.
+        let mut codec = FrameCodec::server();
+        let bytes = [frame(b"hi"), b"ruok".to_vec()].concat();
+        assert!(matches!(
+            decode_all(&mut codec, &bytes),
+            Err(CodecError::TooLarge { .. })
+        ));
+        // A client-side codec never sniffs.
+        let mut codec = FrameCodec::client();
+        assert!(matches!(
+            decode_all(&mut codec, b"ruok"),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn stmk_waits_for_its_mask() {
+        let mut codec = FrameCodec::server();
+        let mut buf = BytesMut::from(&b"stmk\0\0\0\0"[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(&[0, 0, 1, 0x42]);
+        assert_eq!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Inbound::FourLetterWord(FourLetterWord {
+                word: "stmk",
+                mask: Some(0x142)
+            }))
+        );
+    }
+
+    #[test]
+    fn encoder_writes_the_length_prefix() {
+        let mut codec = FrameCodec::server();
+        let mut dst = BytesMut::new();
+        let header = crate::ReplyHeader {
+            xid: 1,
+            zxid: 2,
+            err: 0,
+        };
+        codec.encode(&header, &mut dst).unwrap();
+        assert_eq!(&dst[..4], &16i32.to_be_bytes());
+        assert_eq!(dst.len(), 20);
+        assert_eq!(frame_bytes(&header), dst.freeze());
+    }
 }

@@ -154,7 +154,10 @@ impl CreateMode {
 
     /// The node is deleted with its session.
     pub const fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
 
     /// The node is removed after its TTL.

@@ -81,7 +81,9 @@ impl Encode for ConnectRequest {
     }
 
     fn encoded_len(&self) -> usize {
-        <Self as Jute>::MIN_LEN + self.passwd.as_ref().map_or(0, Bytes::len) + usize::from(self.read_only.is_some())
+        <Self as Jute>::MIN_LEN
+            + self.passwd.as_ref().map_or(0, Bytes::len)
+            + usize::from(self.read_only.is_some())
     }
 }
 
@@ -119,7 +121,9 @@ impl Encode for ConnectResponse {
     }
 
     fn encoded_len(&self) -> usize {
-        <Self as Jute>::MIN_LEN + self.passwd.as_ref().map_or(0, Bytes::len) + usize::from(self.read_only.is_some())
+        <Self as Jute>::MIN_LEN
+            + self.passwd.as_ref().map_or(0, Bytes::len)
+            + usize::from(self.read_only.is_some())
     }
 }
 
@@ -139,16 +143,18 @@ mod gen_impls {
                 Option::<Bytes>::strategy(),
                 any::<Option<bool>>(),
             )
-                .prop_map(|(protocol_version, last_zxid_seen, timeout, session_id, passwd, read_only)| {
-                    ConnectRequest {
-                        protocol_version,
-                        last_zxid_seen,
-                        timeout,
-                        session_id,
-                        passwd,
-                        read_only,
-                    }
-                })
+                .prop_map(
+                    |(protocol_version, last_zxid_seen, timeout, session_id, passwd, read_only)| {
+                        ConnectRequest {
+                            protocol_version,
+                            last_zxid_seen,
+                            timeout,
+                            session_id,
+                            passwd,
+                            read_only,
+                        }
+                    },
+                )
                 .boxed()
         }
     }
@@ -162,13 +168,15 @@ mod gen_impls {
                 Option::<Bytes>::strategy(),
                 any::<Option<bool>>(),
             )
-                .prop_map(|(protocol_version, timeout, session_id, passwd, read_only)| ConnectResponse {
-                    protocol_version,
-                    timeout,
-                    session_id,
-                    passwd,
-                    read_only,
-                })
+                .prop_map(
+                    |(protocol_version, timeout, session_id, passwd, read_only)| ConnectResponse {
+                        protocol_version,
+                        timeout,
+                        session_id,
+                        passwd,
+                        read_only,
+                    },
+                )
                 .boxed()
         }
     }

@@ -33,18 +33,32 @@ pub enum MultiOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
     /// create: the created path.
-    Create { path: String },
+    Create {
+        path: String,
+    },
     /// create2, createContainer or createTTL: the path and the new node's Stat.
     /// ZooKeeper (3.8 and 3.9) heads all three with type create2 (15).
-    Create2 { path: String, stat: Stat },
+    Create2 {
+        path: String,
+        stat: Stat,
+    },
     Delete,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Check,
-    GetChildren { children: Vec<String> },
-    GetData { data: Option<Bytes>, stat: Stat },
+    GetChildren {
+        children: Vec<String>,
+    },
+    GetData {
+        data: Option<Bytes>,
+        stat: Stat,
+    },
     /// The op failed (or, after a failure, was rolled back with RuntimeInconsistency,
     /// or before it, reported as Ok).
-    Error { err: i32 },
+    Error {
+        err: i32,
+    },
 }
 
 /// A multi or multiRead request body.
@@ -124,7 +138,9 @@ impl MultiOp {
 
     fn body_len(&self) -> usize {
         match self {
-            MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) => r.encoded_len(),
+            MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) => {
+                r.encoded_len()
+            }
             MultiOp::CreateTtl(r) => r.encoded_len(),
             MultiOp::Delete(r) => r.encoded_len(),
             MultiOp::SetData(r) => r.encoded_len(),
@@ -194,7 +210,12 @@ impl OpResult {
             Some(OpCode::Check) => Ok((i, OpResult::Check)),
             Some(OpCode::GetChildren) => {
                 let (i, r) = GetChildrenResponse::decode(src, i)?;
-                Ok((i, OpResult::GetChildren { children: r.children }))
+                Ok((
+                    i,
+                    OpResult::GetChildren {
+                        children: r.children,
+                    },
+                ))
             }
             Some(OpCode::GetData) => {
                 let (i, r) = GetDataResponse::decode(src, i)?;
@@ -290,7 +311,12 @@ impl Encode for MultiRequest {
     }
 
     fn encoded_len(&self) -> usize {
-        HEADER_LEN + self.ops.iter().map(|op| HEADER_LEN + op.body_len()).sum::<usize>()
+        HEADER_LEN
+            + self
+                .ops
+                .iter()
+                .map(|op| HEADER_LEN + op.body_len())
+                .sum::<usize>()
     }
 }
 

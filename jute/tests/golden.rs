@@ -1,57 +1,13 @@
 //! Golden bytes: frames captured between Apache ZooKeeper and real clients
 //! (see fixtures/README.md) decode, and re-encode to the identical bytes.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use bytes::Bytes;
+use common::{Dir, fixtures};
 use jute::*;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    Client,
-    Server,
-}
-
-fn fixtures() -> Vec<(String, Vec<(Dir, Bytes)>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures folder")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "frames"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&path).expect("fixture text");
-            let frames = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|line| {
-                    let (dir, hex) = line.split_once(' ').unwrap_or_else(|| panic!("{name}: bad line {line}"));
-                    let dir = match dir {
-                        "C" => Dir::Client,
-                        "S" => Dir::Server,
-                        other => panic!("{name}: bad direction {other}"),
-                    };
-                    (dir, Bytes::from(unhex(hex)))
-                })
-                .collect();
-            (name, frames)
-        })
-        .collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
 
 /// What the fixtures as a whole exercised.
 #[derive(Default)]
@@ -83,43 +39,69 @@ fn check_connection(name: &str, frames: &[(Dir, Bytes)], seen: &mut Seen) {
         match dir {
             Dir::Client if !client_started => {
                 client_started = true;
-                let req: ConnectRequest = decode_exact(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
-                assert_eq!(frame_bytes(&req), *frame, "{at}: ConnectRequest re-encoding");
+                let req: ConnectRequest =
+                    decode_exact(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
+                assert_eq!(
+                    frame_bytes(&req),
+                    *frame,
+                    "{at}: ConnectRequest re-encoding"
+                );
                 seen.handshake_lens.insert(body.len());
             }
             Dir::Server if !server_started => {
                 server_started = true;
-                let rsp: ConnectResponse = decode_exact(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
-                assert_eq!(frame_bytes(&rsp), *frame, "{at}: ConnectResponse re-encoding");
+                let rsp: ConnectResponse =
+                    decode_exact(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
+                assert_eq!(
+                    frame_bytes(&rsp),
+                    *frame,
+                    "{at}: ConnectResponse re-encoding"
+                );
                 if rsp.timeout == 0 && rsp.session_id == 0 {
                     seen.expired_handshake = true;
                 }
             }
             Dir::Client => {
-                let packet = RequestPacket::decode_frame(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
+                let packet =
+                    RequestPacket::decode_frame(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
                 assert!(
                     !matches!(packet.request, Request::Unknown { .. }),
                     "{at}: op {} is not in the request table",
                     packet.request.op_code()
                 );
-                assert_eq!(frame_bytes(&packet), *frame, "{at}: request re-encoding ({packet:?})");
+                assert_eq!(
+                    frame_bytes(&packet),
+                    *frame,
+                    "{at}: request re-encoding ({packet:?})"
+                );
                 seen.request_ops.insert(packet.request.op_code());
                 pending.insert(packet.xid, packet.request.op_code());
             }
             Dir::Server => {
                 let xid = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                 let op = pending.get(&xid).copied().unwrap_or(OpCode::Error.code());
-                let reply = Reply::decode_frame(&body, op).unwrap_or_else(|e| panic!("{at} (op {op}): {e}"));
-                assert_eq!(frame_bytes(&reply), *frame, "{at}: reply re-encoding ({reply:?})");
+                let reply = Reply::decode_frame(&body, op)
+                    .unwrap_or_else(|e| panic!("{at} (op {op}): {e}"));
+                assert_eq!(
+                    frame_bytes(&reply),
+                    *frame,
+                    "{at}: reply re-encoding ({reply:?})"
+                );
                 if reply.header.err != 0 {
                     seen.error_codes.insert(reply.header.err);
                 }
                 match &reply.body {
-                    Some(Response::Unknown { op, .. }) => panic!("{at}: reply to op {op} not decoded"),
+                    Some(Response::Unknown { op, .. }) => {
+                        panic!("{at}: reply to op {op} not decoded")
+                    }
                     Some(Response::Notification(event)) => {
                         seen.notifications.insert(event.event_type);
                     }
-                    Some(Response::Multi(m)) if m.results.iter().any(|r| matches!(r, OpResult::Error { err } if *err != 0)) => {
+                    Some(Response::Multi(m))
+                        if m.results
+                            .iter()
+                            .any(|r| matches!(r, OpResult::Error { err } if *err != 0)) =>
+                    {
                         seen.failed_multi = true;
                     }
                     _ => {}
@@ -143,7 +125,12 @@ fn captured_frames_reencode_identically() {
 
     eprintln!(
         "{} connections; request ops {:?}; reply ops {:?}; handshakes {:?}; events {:?}; errors {:?}",
-        files.len(), seen.request_ops, seen.reply_ops, seen.handshake_lens, seen.notifications, seen.error_codes
+        files.len(),
+        seen.request_ops,
+        seen.reply_ops,
+        seen.handshake_lens,
+        seen.notifications,
+        seen.error_codes
     );
     // The fixtures must keep covering what issue #2 asks for.
     let required = [
@@ -181,14 +168,35 @@ fn captured_frames_reencode_identically() {
         .filter(|op| !seen.request_ops.contains(&op.code()))
         .collect();
     assert!(missing.is_empty(), "fixtures lack requests for {missing:?}");
-    assert!(seen.handshake_lens.contains(&44), "no 44-byte handshake: {:?}", seen.handshake_lens);
-    assert!(seen.handshake_lens.contains(&45), "no 45-byte handshake: {:?}", seen.handshake_lens);
+    assert!(
+        seen.handshake_lens.contains(&44),
+        "no 44-byte handshake: {:?}",
+        seen.handshake_lens
+    );
+    assert!(
+        seen.handshake_lens.contains(&45),
+        "no 45-byte handshake: {:?}",
+        seen.handshake_lens
+    );
     assert!(seen.failed_multi, "no failed multi");
     assert!(seen.expired_handshake, "no refused (timeout 0) handshake");
-    for event in [EventType::NodeCreated, EventType::NodeDeleted, EventType::NodeDataChanged, EventType::NodeChildrenChanged] {
-        assert!(seen.notifications.contains(&event.code()), "no {event:?} notification");
+    for event in [
+        EventType::NodeCreated,
+        EventType::NodeDeleted,
+        EventType::NodeDataChanged,
+        EventType::NodeChildrenChanged,
+    ] {
+        assert!(
+            seen.notifications.contains(&event.code()),
+            "no {event:?} notification"
+        );
     }
-    for err in [ErrorCode::NoNode, ErrorCode::NodeExists, ErrorCode::BadVersion, ErrorCode::NoAuth] {
+    for err in [
+        ErrorCode::NoNode,
+        ErrorCode::NodeExists,
+        ErrorCode::BadVersion,
+        ErrorCode::NoAuth,
+    ] {
         assert!(seen.error_codes.contains(&err.code()), "no {err:?} reply");
     }
 }

@@ -8,7 +8,11 @@ use proptest::prelude::*;
 
 fn check_roundtrip<T: Jute + PartialEq + std::fmt::Debug>(value: &T) -> Result<(), TestCaseError> {
     let bytes = encode_to_bytes(value);
-    prop_assert_eq!(bytes.len(), value.encoded_len(), "encoded_len disagrees with encode");
+    prop_assert_eq!(
+        bytes.len(),
+        value.encoded_len(),
+        "encoded_len disagrees with encode"
+    );
     let back: T = decode_exact(&bytes).map_err(|e| TestCaseError::fail(format!("{e}")))?;
     prop_assert_eq!(&back, value);
     Ok(())
@@ -131,5 +135,8 @@ fn buffers_are_slices_of_the_frame() {
     let data = back.data.unwrap();
     assert_eq!(&data[..], b"hello world");
     let inside = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
-    assert!(inside.contains(&(data.as_ptr() as usize)), "data was copied, not sliced");
+    assert!(
+        inside.contains(&(data.as_ptr() as usize)),
+        "data was copied, not sliced"
+    );
 }
