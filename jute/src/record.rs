@@ -14,6 +14,7 @@ macro_rules! record {
     )*) => {$(
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[cfg_attr(feature = "serde", derive(::serde::Serialize, ::serde::Deserialize))]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty ),*
         }
@@ -66,7 +67,8 @@ macro_rules! code_enum {
         pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $value:expr ),* $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "serde", derive(::serde::Serialize, ::serde::Deserialize))]
         #[repr(i32)]
         pub enum $name { $( $(#[$vmeta])* $variant = $value ),* }
 
