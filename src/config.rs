@@ -1,0 +1,352 @@
+//! Settings: defaults, then a zoo.cfg-style file, then command-line flags.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "corral",
+    version,
+    about = "A ZooKeeper-wire-compatible coordination server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run a server (a one-node cluster with embedded storage unless configured otherwise).
+    Serve(ServeArgs),
+}
+
+/// Every flag overrides the same setting from --config.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// A ZooKeeper-style config file (zoo.cfg).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Client address [default: 127.0.0.1:2181; zoo.cfg: clientPortAddress + clientPort].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub client_addr: Option<SocketAddr>,
+    /// Where the log and snapshots live [default: ./corral-data; zoo.cfg: dataDir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The basic time unit in ms [default: 2000; zoo.cfg: tickTime].
+    #[arg(long, value_name = "MS")]
+    pub tick_time: Option<u64>,
+    /// Smallest session timeout granted, ms [default: 2 × tickTime; zoo.cfg: minSessionTimeout].
+    #[arg(long, value_name = "MS")]
+    pub min_session_timeout: Option<u64>,
+    /// Largest session timeout granted, ms [default: 20 × tickTime; zoo.cfg: maxSessionTimeout].
+    #[arg(long, value_name = "MS")]
+    pub max_session_timeout: Option<u64>,
+    /// Most concurrent connections from one IP, 0 = unlimited [default: 60; zoo.cfg: maxClientCnxns].
+    #[arg(long, value_name = "N")]
+    pub max_client_cnxns: Option<usize>,
+    /// Four-letter words allowed, comma-separated, or * [default: ruok,srvr,stat,mntr,conf,envi,dirs,isro,wchs,cons; zoo.cfg: 4lw.commands.whitelist].
+    #[arg(long, value_name = "LIST")]
+    pub four_letter_words: Option<String>,
+    /// Largest request body in bytes [default: 1048575; zoo.cfg: jute.maxbuffer].
+    #[arg(long, value_name = "BYTES")]
+    pub max_buffer: Option<usize>,
+    /// fsync each log append before acknowledging writes [default: yes; zoo.cfg: forceSync].
+    #[arg(long, value_name = "yes|no")]
+    pub force_sync: Option<String>,
+    /// Super user as user:base64(sha1(user:password)) [zoo.cfg: superDigest].
+    #[arg(long, value_name = "DIGEST")]
+    pub super_digest: Option<String>,
+    /// Log entries between snapshots [default: 100000; zoo.cfg: snapCount].
+    #[arg(long, value_name = "N")]
+    pub snap_count: Option<u64>,
+    /// Allow TTL nodes (createTTL) [default: yes; zoo.cfg: extendedTypesEnabled].
+    #[arg(long, value_name = "yes|no")]
+    pub ttl_nodes: Option<String>,
+}
+
+/// The settings in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub client_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tick_time: u64,
+    pub min_session_timeout: u64,
+    pub max_session_timeout: u64,
+    pub max_client_cnxns: usize,
+    pub four_letter_words: BTreeSet<String>,
+    pub max_buffer: usize,
+    pub force_sync: bool,
+    pub super_digest: Option<String>,
+    pub snap_count: u64,
+    pub ttl_nodes: bool,
+}
+
+/// The read-only commands health checks use; the rest must be enabled.
+pub const DEFAULT_FOUR_LETTER_WORDS: &str = "ruok,srvr,stat,mntr,conf,envi,dirs,isro,wchs,cons";
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Raw values before defaults are applied (from the file, then flags on top).
+#[derive(Default)]
+struct Raw {
+    args: ServeArgs,
+    client_port: Option<u16>,
+    client_host: Option<String>,
+}
+
+impl Config {
+    /// Resolve flags over the file over defaults. Returns warnings to log.
+    pub fn load(args: &ServeArgs) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut raw = Raw::default();
+        let mut warnings = Vec::new();
+        if let Some(path) = &args.config {
+            read_file(path, &mut raw, &mut warnings)?;
+        }
+        overlay(&mut raw.args, args);
+        let a = &raw.args;
+        let tick_time = a.tick_time.unwrap_or(2000);
+        let client_addr = match a.client_addr {
+            Some(addr) => addr,
+            None => {
+                let host = raw.client_host.as_deref().unwrap_or("127.0.0.1");
+                let port = raw.client_port.unwrap_or(2181);
+                format!("{host}:{port}")
+                    .parse()
+                    .map_err(|_| ConfigError(format!("bad client address {host}:{port}")))?
+            }
+        };
+        let config = Config {
+            client_addr,
+            data_dir: a
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("corral-data")),
+            tick_time,
+            min_session_timeout: a.min_session_timeout.unwrap_or(2 * tick_time),
+            max_session_timeout: a.max_session_timeout.unwrap_or(20 * tick_time),
+            max_client_cnxns: a.max_client_cnxns.unwrap_or(60),
+            four_letter_words: a
+                .four_letter_words
+                .as_deref()
+                .unwrap_or(DEFAULT_FOUR_LETTER_WORDS)
+                .split(',')
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty())
+                .collect(),
+            max_buffer: a.max_buffer.unwrap_or(jute::DEFAULT_MAX_FRAME),
+            force_sync: yes_no("forceSync", a.force_sync.as_deref(), true)?,
+            super_digest: a.super_digest.clone(),
+            snap_count: a.snap_count.unwrap_or(100_000),
+            ttl_nodes: yes_no("extendedTypesEnabled", a.ttl_nodes.as_deref(), true)?,
+        };
+        if config.min_session_timeout > config.max_session_timeout {
+            return Err(ConfigError(format!(
+                "minSessionTimeout {} is above maxSessionTimeout {}",
+                config.min_session_timeout, config.max_session_timeout
+            )));
+        }
+        Ok((config, warnings))
+    }
+
+    /// Whether a four-letter word may run.
+    pub fn allows(&self, word: &str) -> bool {
+        self.four_letter_words.contains("*") || self.four_letter_words.contains(word)
+    }
+
+    /// Clamp a requested session timeout into [min, max], as ZooKeeper does.
+    pub fn negotiate_timeout(&self, requested: i32) -> i32 {
+        let requested = u64::try_from(requested).unwrap_or(0);
+        let t = requested.clamp(self.min_session_timeout, self.max_session_timeout);
+        i32::try_from(t).unwrap_or(i32::MAX)
+    }
+}
+
+fn yes_no(key: &str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("yes" | "true" | "on") => Ok(true),
+        Some("no" | "false" | "off") => Ok(false),
+        Some(other) => Err(ConfigError(format!("{key}={other}: expected yes or no"))),
+    }
+}
+
+/// Flags replace what the file said.
+fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if flags.$f.is_some() { base.$f = flags.$f.clone(); } )* };
+    }
+    take!(
+        client_addr,
+        data_dir,
+        tick_time,
+        min_session_timeout,
+        max_session_timeout,
+        max_client_cnxns,
+        four_letter_words,
+        max_buffer,
+        force_sync,
+        super_digest,
+        snap_count,
+        ttl_nodes
+    );
+}
+
+/// Keys ZooKeeper knows that change nothing in Corral (yet): accepted with a warning.
+const INERT_KEYS: &[&str] = &[
+    "initLimit",
+    "syncLimit",
+    "dataLogDir",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
+    "admin.enableServer",
+    "admin.serverPort",
+    "admin.serverAddress",
+    "metricsProvider.className",
+    "metricsProvider.httpPort",
+    "metricsProvider.httpHost",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "preAllocSize",
+    "globalOutstandingLimit",
+    "leaderServes",
+    "quorumListenOnAllIPs",
+];
+
+fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ConfigError(format!(
+                "{}: expected key=value, got {line:?}",
+                at()
+            )));
+        };
+        let (key, value) = (key.trim(), value.trim().to_string());
+        let num = |v: &str| -> Result<u64, ConfigError> {
+            v.parse()
+                .map_err(|_| ConfigError(format!("{}: {key}={v}: not a number", at())))
+        };
+        let a = &mut raw.args;
+        match key {
+            "tickTime" => a.tick_time = Some(num(&value)?),
+            "dataDir" => a.data_dir = Some(PathBuf::from(value)),
+            "clientPort" => {
+                raw.client_port = Some(value.parse().map_err(|_| {
+                    ConfigError(format!("{}: clientPort={value}: not a port", at()))
+                })?)
+            }
+            "clientPortAddress" => raw.client_host = Some(value),
+            "minSessionTimeout" => a.min_session_timeout = Some(num(&value)?),
+            "maxSessionTimeout" => a.max_session_timeout = Some(num(&value)?),
+            "maxClientCnxns" => a.max_client_cnxns = Some(num(&value)? as usize),
+            "4lw.commands.whitelist" => a.four_letter_words = Some(value),
+            "jute.maxbuffer" => a.max_buffer = Some(num(&value)? as usize),
+            "forceSync" => {
+                yes_no(key, Some(&value), true)?;
+                a.force_sync = Some(value);
+            }
+            "superDigest" | "DigestAuthenticationProvider.superDigest" => {
+                a.super_digest = Some(value)
+            }
+            "snapCount" => a.snap_count = Some(num(&value)?),
+            "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                yes_no(key, Some(&value), true)?;
+                a.ttl_nodes = Some(value);
+            }
+            k if INERT_KEYS.contains(&k) || k.starts_with("server.") => {
+                warnings.push(format!(
+                    "{}: {k} is accepted but has no effect in Corral yet",
+                    at()
+                ));
+            }
+            k => warnings.push(format!("{}: unknown key {k} ignored", at())),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_file(text: &str, flags: ServeArgs) -> Result<(Config, Vec<String>), ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zoo.cfg");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&ServeArgs {
+            config: Some(path),
+            ..flags
+        })
+    }
+
+    #[test]
+    fn defaults_are_zookeepers() {
+        let (c, w) = Config::load(&ServeArgs::default()).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.client_addr, "127.0.0.1:2181".parse().unwrap());
+        assert_eq!(
+            (c.min_session_timeout, c.max_session_timeout),
+            (4000, 40000)
+        );
+        assert_eq!(c.max_client_cnxns, 60);
+        assert_eq!(c.max_buffer, 1_048_575);
+        assert!(c.force_sync && c.ttl_nodes);
+        assert!(c.allows("ruok") && !c.allows("crst"));
+        assert_eq!(c.negotiate_timeout(100), 4000);
+        assert_eq!(c.negotiate_timeout(10_000), 10_000);
+        assert_eq!(c.negotiate_timeout(1_000_000), 40_000);
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let text = "# comment\ntickTime=1000\nclientPort=2999\nclientPortAddress=0.0.0.0\ndataDir=/tmp/x\n\
+                    maxClientCnxns=0\n4lw.commands.whitelist=*\ninitLimit=5\nbogus=1\nforceSync=no\n";
+        let (c, w) = load_file(
+            text,
+            ServeArgs {
+                data_dir: Some("/tmp/flag".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.client_addr, "0.0.0.0:2999".parse().unwrap());
+        assert_eq!(
+            (c.tick_time, c.min_session_timeout, c.max_session_timeout),
+            (1000, 2000, 20000)
+        );
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/flag"));
+        assert_eq!(c.max_client_cnxns, 0);
+        assert!(c.allows("crst"));
+        assert!(!c.force_sync);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[1].contains("bogus"));
+    }
+
+    #[test]
+    fn malformed_values_are_errors() {
+        let e = load_file("tickTime=fast\n", ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("tickTime=fast"), "{e}");
+        assert!(load_file("forceSync=maybe\n", ServeArgs::default()).is_err());
+        assert!(load_file("just words\n", ServeArgs::default()).is_err());
+        assert!(load_file("minSessionTimeout=50000\n", ServeArgs::default()).is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! This node's view of the world: the replicated tree plus what is local to
+//! it (connections, their watches, session liveness). Apply runs here: the
+//! tree changes, then, under the same lock, notifications and the reply go
+//! into the owning connections' queues. So a client sees a watch event before
+//! any reply that could show the change, and replies leave in request order.
+
+mod reply;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use jute::{ReplyHeader, WatcherEvent, frame_bytes};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::{debug, error};
+
+use crate::consensus::StateMachine;
+use crate::session::Tracker;
+use crate::tree::{Command, Outcome, Tree, Txn};
+use crate::watch::{ConnId, Watches};
+
+/// What a connection's writer sends.
+#[derive(Debug)]
+pub enum Out {
+    /// A whole frame, length prefix included.
+    Frame(Bytes),
+    /// Flush and close the connection.
+    Close,
+}
+
+/// Writes of a connection that went to the log and have no reply yet. Reads
+/// wait for them so a session always sees its own writes.
+#[derive(Default)]
+pub struct Inflight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Inflight {
+    pub fn begin(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn end(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Wait until every write sent so far has been answered.
+    pub async fn drained(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// A client connection on this node.
+pub struct Conn {
+    pub session: i64,
+    pub tx: mpsc::UnboundedSender<Out>,
+    pub inflight: Arc<Inflight>,
+    /// The client's address, for four-letter-word listings.
+    pub peer: String,
+}
+
+/// A session granted by apply, for the connection that asked for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant {
+    pub session: i64,
+    pub timeout: i32,
+    pub passwd: [u8; 16],
+}
+
+/// Everything behind the node's lock.
+pub struct State {
+    pub tree: Tree,
+    pub watches: Watches,
+    pub conns: HashMap<ConnId, Conn>,
+    /// Which connection on this node holds each session.
+    pub sessions: HashMap<i64, ConnId>,
+    pub handshakes: HashMap<ConnId, oneshot::Sender<Grant>>,
+    pub tracker: Tracker,
+}
+
+pub struct Node {
+    id: u64,
+    state: Mutex<State>,
+}
+
+impl Node {
+    pub fn new(id: u64) -> Self {
+        Node {
+            id,
+            state: Mutex::new(State {
+                tree: Tree::new(),
+                watches: Watches::default(),
+                conns: HashMap::new(),
+                sessions: HashMap::new(),
+                handshakes: HashMap::new(),
+                tracker: Tracker::default(),
+            }),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The node's state. Hold it briefly: apply waits on it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the tree as apply left it,
+        // which is still a consistent prefix of the log: keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    /// Queue a frame for a connection (dropped if it is gone).
+    pub fn send(&self, conn: ConnId, frame: Bytes) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.tx.send(Out::Frame(frame));
+        }
+    }
+
+    pub fn close(&self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.tx.send(Out::Close);
+        }
+    }
+
+    /// A connection went away: its watches go with it; its session stays
+    /// until it expires or the client resumes it elsewhere.
+    pub fn unregister(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn)
+            && self.sessions.get(&c.session) == Some(&conn)
+        {
+            self.sessions.remove(&c.session);
+        }
+        self.watches.remove_conn(conn);
+        self.handshakes.remove(&conn);
+    }
+
+    fn dispatch(&mut self, node: u64, cmd: &Command, applied: crate::tree::Applied) {
+        let zxid = applied.zxid;
+        // Notifications first: they must reach clients before anything that shows the change.
+        for change in &applied.changes {
+            for fired in self.watches.trigger(change) {
+                let reply =
+                    jute::Reply::notification(zxid, WatcherEvent::new(fired.event, fired.path));
+                self.send(fired.conn, frame_bytes(&reply));
+            }
+        }
+        let mine = cmd.origin.node == node && node != 0;
+        if let Outcome::SessionClosed { session } = &applied.outcome {
+            // Whoever holds the session on this node is done (an explicit
+            // close gets its reply below first).
+            if let Some(conn) = self.sessions.remove(session)
+                && !(mine && conn == cmd.origin.conn)
+            {
+                self.close(conn);
+            }
+        }
+        if !mine {
+            return;
+        }
+        let conn = cmd.origin.conn;
+        match &applied.outcome {
+            Outcome::SessionCreated {
+                session,
+                timeout,
+                passwd,
+            } => {
+                if let Some(tx) = self.handshakes.remove(&conn) {
+                    let _ = tx.send(Grant {
+                        session: *session,
+                        timeout: *timeout,
+                        passwd: *passwd,
+                    });
+                }
+            }
+            Outcome::SessionClosed { .. } => {
+                let header = ReplyHeader {
+                    xid: cmd.origin.xid,
+                    zxid,
+                    err: 0,
+                };
+                self.send(conn, frame_bytes(&header));
+                self.close(conn);
+                self.finish(conn);
+            }
+            Outcome::Write(_) | Outcome::Multi(_) => {
+                if let Some(reply) = reply::for_write(cmd, &applied) {
+                    self.send(conn, frame_bytes(&reply));
+                }
+                self.finish(conn);
+            }
+            Outcome::Reaped(_) => {}
+        }
+    }
+
+    fn finish(&self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            c.inflight.end();
+        }
+    }
+}
+
+impl StateMachine for Node {
+    fn apply(&self, index: u64, cmds: &[Bytes]) {
+        let mut state = self.lock();
+        for raw in cmds {
+            match Command::decode(raw) {
+                Ok(cmd) => {
+                    let applied = state.tree.apply(&cmd);
+                    if let Txn::CreateSession { .. } | Txn::CloseSession { .. } = cmd.txn {
+                        debug!(index, zxid = applied.zxid, outcome = ?applied.outcome, "session txn");
+                    }
+                    state.dispatch(self.id, &cmd, applied);
+                }
+                // Every replica decodes the same bytes the same way, so
+                // skipping keeps them identical; it means a bug, so say so.
+                Err(e) => error!(index, error = %e, "undecodable command in the log; skipped"),
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.lock().tree.to_snapshot()
+    }
+
+    fn restore(&self, data: &[u8]) -> Result<(), String> {
+        let tree = Tree::from_snapshot(data).map_err(|e| e.to_string())?;
+        self.lock().tree = tree;
+        Ok(())
+    }
+}

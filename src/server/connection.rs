@@ -1,0 +1,267 @@
+//! One client connection: the handshake, then requests in order until the
+//! client leaves or the server closes it. A separate writer task drains the
+//! connection's queue, where apply and reads put frames in the order clients
+//! must see them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use jute::{ConnectRequest, ConnectResponse, FrameCodec, Id, Inbound, Jute, Role, frame_bytes};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::request::{ConnCtx, Flow};
+use super::{Shared, four_letter, now_ms};
+use crate::node::{Conn, Inflight, Out};
+use crate::tree::{Command, Origin, Txn};
+
+/// How long a new connection may take to send its first frame.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64) {
+    let span = info_span!("conn", conn, %peer, session = tracing::field::Empty);
+    run(shared, socket, peer, conn).instrument(span).await;
+}
+
+async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64) {
+    let (rd, mut wr) = socket.into_split();
+    let mut frames = FramedRead::new(rd, FrameCodec::new(Role::Server, shared.config.max_buffer));
+    let first = tokio::select! {
+        f = frames.next() => f,
+        _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => None,
+        _ = shared.shutdown.cancelled() => None,
+    };
+    let frame = match first {
+        Some(Ok(Inbound::Handshake(frame))) => frame,
+        Some(Ok(Inbound::FourLetterWord(word))) => {
+            let text = four_letter::answer(&shared, word.word);
+            let _ = wr.write_all(text.as_bytes()).await;
+            let _ = wr.shutdown().await;
+            return;
+        }
+        Some(Ok(Inbound::Frame(_))) => return,
+        Some(Err(e)) => {
+            debug!(error = %e, "bad first frame");
+            return;
+        }
+        None => return,
+    };
+    shared
+        .stats
+        .received
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let closed = CancellationToken::new();
+    let writer = tokio::spawn(write_loop(wr, rx, closed.clone(), shared.clone()));
+    let inflight = Arc::new(Inflight::default());
+
+    let Some((session, timeout)) = handshake(&shared, conn, peer, &frame, &tx, &inflight).await
+    else {
+        let _ = tx.send(Out::Close);
+        drop(tx);
+        let _ = writer.await;
+        shared.node.lock().unregister(conn);
+        return;
+    };
+    tracing::Span::current().record("session", format_args!("{session:#x}"));
+    debug!(timeout, "session established");
+
+    let mut ctx = ConnCtx {
+        shared: shared.clone(),
+        conn,
+        session,
+        timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
+        auth: vec![Id::new("ip", peer.ip().to_string())],
+        tx: tx.clone(),
+        inflight,
+    };
+    loop {
+        let item = tokio::select! {
+            item = frames.next() => item,
+            _ = closed.cancelled() => break,
+            _ = shared.shutdown.cancelled() => break,
+        };
+        match item {
+            Some(Ok(Inbound::Frame(frame))) => {
+                shared
+                    .stats
+                    .received
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Flow::Close = ctx.handle(frame).await {
+                    break;
+                }
+            }
+            Some(Ok(_)) => break,
+            Some(Err(e)) => {
+                warn!(error = %e, "closing connection");
+                break;
+            }
+            None => break,
+        }
+    }
+    shared.node.lock().unregister(conn);
+    let _ = tx.send(Out::Close);
+    drop(ctx);
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// New session or resume. Returns the session and its negotiated timeout,
+/// or None after telling the client (or not, when ZooKeeper would not).
+async fn handshake(
+    shared: &Arc<Shared>,
+    conn: u64,
+    peer: SocketAddr,
+    frame: &Bytes,
+    tx: &mpsc::UnboundedSender<Out>,
+    inflight: &Arc<Inflight>,
+) -> Option<(i64, i32)> {
+    // ZooKeeper ignores bytes after the optional readOnly flag; so do we.
+    let req = match ConnectRequest::decode(frame, frame) {
+        Ok((_, req)) => req,
+        Err(e) => {
+            debug!(error = ?e, "malformed ConnectRequest");
+            return None;
+        }
+    };
+    let timeout = shared.config.negotiate_timeout(req.timeout);
+    // Answer in the client's style: an old client sent no readOnly byte and expects none back.
+    let respond = |session: i64, timeout: i32, passwd: Bytes| {
+        let rsp = ConnectResponse {
+            protocol_version: 0,
+            timeout,
+            session_id: session,
+            passwd: Some(passwd),
+            read_only: req.read_only.map(|_| false),
+        };
+        let _ = tx.send(Out::Frame(frame_bytes(&rsp)));
+    };
+    let (grant_tx, grant_rx) = oneshot::channel();
+    {
+        let mut state = shared.node.lock();
+        if req.last_zxid_seen > state.tree.last_zxid() {
+            // The client has seen a newer state than ours: it must try another server.
+            warn!(
+                client_zxid = format_args!("{:#x}", req.last_zxid_seen),
+                our_zxid = format_args!("{:#x}", state.tree.last_zxid()),
+                "refusing a client ahead of this server"
+            );
+            return None;
+        }
+        let conn_entry = Conn {
+            session: req.session_id,
+            tx: tx.clone(),
+            inflight: inflight.clone(),
+            peer: peer.to_string(),
+        };
+        if req.session_id != 0 {
+            let valid = state.tree.session(req.session_id).is_some_and(|s| {
+                req.passwd.as_deref() == Some(&s.passwd[..])
+                    && !state.tracker.is_closing(req.session_id)
+            });
+            if !valid {
+                // Unknown, expired or wrong password: the client is told its session expired.
+                respond(0, 0, Bytes::from_static(&[0; 16]));
+                return None;
+            }
+            // The session moves here; a connection still holding it elsewhere on this node is closed.
+            if let Some(old) = state.sessions.insert(req.session_id, conn)
+                && old != conn
+            {
+                state.close(old);
+            }
+            state.conns.insert(conn, conn_entry);
+            let t = Duration::from_millis(u64::try_from(timeout).unwrap_or(0));
+            state.tracker.touch(req.session_id, t, Instant::now());
+            let passwd = req.passwd.clone().unwrap_or_default();
+            respond(req.session_id, timeout, passwd);
+            return Some((req.session_id, timeout));
+        }
+        state.conns.insert(conn, conn_entry);
+        state.handshakes.insert(conn, grant_tx);
+    }
+
+    let mut passwd = [0u8; 16];
+    if getrandom::fill(&mut passwd).is_err() {
+        warn!("no randomness for a session password");
+        return None;
+    }
+    let cmd = Command {
+        origin: Origin {
+            node: shared.node.id(),
+            conn,
+            xid: 0,
+        },
+        time: now_ms(),
+        txn: Txn::CreateSession { timeout, passwd },
+    };
+    if let Err(e) = shared.consensus.submit(cmd.encode()).await {
+        warn!(error = %e, "could not create a session");
+        return None;
+    }
+    let grant = grant_rx.await.ok()?;
+    {
+        let mut state = shared.node.lock();
+        if let Some(c) = state.conns.get_mut(&conn) {
+            c.session = grant.session;
+        }
+        state.sessions.insert(grant.session, conn);
+        let t = Duration::from_millis(u64::try_from(grant.timeout).unwrap_or(0));
+        state.tracker.touch(grant.session, t, Instant::now());
+    }
+    respond(
+        grant.session,
+        grant.timeout,
+        Bytes::copy_from_slice(&grant.passwd),
+    );
+    Some((grant.session, grant.timeout))
+}
+
+/// Write queued frames, coalescing what is ready into one write.
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    closed: CancellationToken,
+    shared: Arc<Shared>,
+) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut done = false;
+    while !done {
+        let Some(first) = rx.recv().await else { break };
+        let mut frames = 0u64;
+        let mut push = |out: Out, buf: &mut BytesMut| match out {
+            Out::Frame(f) => {
+                frames += 1;
+                buf.extend_from_slice(&f);
+                false
+            }
+            Out::Close => true,
+        };
+        done = push(first, &mut buf);
+        while !done && buf.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(out) => done = push(out, &mut buf),
+                Err(_) => break,
+            }
+        }
+        if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
+            break;
+        }
+        shared
+            .stats
+            .sent
+            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
+        buf.clear();
+    }
+    let _ = wr.shutdown().await;
+    closed.cancel();
+}

@@ -1,0 +1,246 @@
+//! The client-facing server: accepts connections, runs one task per
+//! connection, and a housekeeping task that expires sessions and reaps
+//! containers and TTL nodes (as txns through the log, like every change).
+
+mod connection;
+mod four_letter;
+mod read;
+pub mod request;
+mod stats;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::consensus::{Consensus, ConsensusConfig, ConsensusError};
+use crate::node::Node;
+use crate::tree::{Command, Origin, Txn};
+
+pub use stats::Stats;
+
+/// What every connection task shares.
+pub struct Shared {
+    pub config: Config,
+    pub node: Arc<Node>,
+    pub consensus: Arc<Consensus>,
+    pub stats: Stats,
+    pub started: Instant,
+    next_conn: AtomicU64,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    shutdown: CancellationToken,
+}
+
+/// Wall-clock milliseconds, stamped into commands by the node that makes them.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Shared {
+    /// Queue a command nobody waits on (expiry, reaping).
+    fn propose_internal(&self, txn: Txn) {
+        let cmd = Command {
+            origin: Origin::default(),
+            time: now_ms(),
+            txn,
+        };
+        let fut = self.consensus.submit(cmd.encode());
+        tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                warn!(error = %e, "internal proposal failed");
+            }
+        });
+    }
+}
+
+/// A running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    Consensus(ConsensusError),
+    Bind(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Consensus(e) => write!(f, "storage/consensus: {e}"),
+            StartError::Bind(e) => write!(f, "cannot listen: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl Server {
+    /// Open storage, recover the tree, and start listening.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let node = Arc::new(Node::new(1));
+        let mut cc = ConsensusConfig::new(config.data_dir.clone());
+        cc.node_id = node.id();
+        cc.fsync = config.force_sync;
+        cc.snapshot_every = config.snap_count.max(1);
+        let consensus = Consensus::start(cc, node.clone())
+            .await
+            .map_err(StartError::Consensus)?;
+        let listener = TcpListener::bind(config.client_addr)
+            .await
+            .map_err(StartError::Bind)?;
+        let local_addr = listener.local_addr().map_err(StartError::Bind)?;
+        let shared = Arc::new(Shared {
+            config,
+            node,
+            consensus: Arc::new(consensus),
+            stats: Stats::default(),
+            started: Instant::now(),
+            next_conn: AtomicU64::new(1),
+            per_ip: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        });
+        info!(addr = %local_addr, data_dir = %shared.config.data_dir.display(), "serving");
+        let tasks = vec![
+            tokio::spawn(accept_loop(shared.clone(), listener)),
+            tokio::spawn(housekeeping(shared.clone())),
+        ];
+        Ok(Server {
+            shared,
+            local_addr,
+            tasks,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, close connections (sessions survive, to be resumed
+    /// after a restart), and stop storage cleanly.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        {
+            let state = self.shared.node.lock();
+            for conn in state.conns.keys() {
+                state.close(*conn);
+            }
+        }
+        if let Err(e) = self.shared.consensus.shutdown().await {
+            warn!(error = %e, "storage did not shut down cleanly");
+        }
+        info!("stopped");
+    }
+}
+
+/// Releases a connection's slot in the per-IP count when it ends.
+struct IpSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let max = shared.config.max_client_cnxns;
+        {
+            let mut per_ip = shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_ip.entry(peer.ip()).or_insert(0);
+            if max != 0 && *n >= max {
+                warn!(%peer, max, "too many connections from this address; closing");
+                continue;
+            }
+            *n += 1;
+        }
+        let slot = IpSlot {
+            shared: shared.clone(),
+            ip: peer.ip(),
+        };
+        let _ = socket.set_nodelay(true);
+        let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            connection::serve(shared, socket, peer, id).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Expire sessions and reap containers/TTL nodes, every half tick.
+async fn housekeeping(shared: Arc<Shared>) {
+    let tick = Duration::from_millis(shared.config.tick_time.max(2) / 2);
+    let mut reaping: HashMap<String, Instant> = HashMap::new();
+    let mut interval = tokio::time::interval(tick);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        if !shared.consensus.metrics().is_leader {
+            continue;
+        }
+        let now = Instant::now();
+        let (expired, candidates) = {
+            let mut state = shared.node.lock();
+            let live: Vec<(i64, i32)> = state
+                .tree
+                .sessions()
+                .map(|(id, s)| (id, s.timeout))
+                .collect();
+            state.tracker.sync(live.into_iter(), now);
+            let expired = state
+                .tracker
+                .expired(now, Duration::from_millis(shared.config.tick_time * 2));
+            (expired, state.tree.reap_candidates(now_ms()))
+        };
+        for session in expired {
+            info!(session = format_args!("{session:#x}"), "session expired");
+            shared.propose_internal(Txn::CloseSession { session });
+        }
+        reaping.retain(|_, at| now.duration_since(*at) < Duration::from_secs(10));
+        for path in candidates {
+            if !reaping.contains_key(&path) {
+                reaping.insert(path.clone(), now);
+                shared.propose_internal(Txn::Reap { path });
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Reads and watch management, answered from the local tree under the node
+//! lock, so a watch is registered atomically with the read that sets it.
+
+use jute::{
+    AddWatchMode, ClientInfo, ErrorCode, ErrorResponse, EventType, GetAclResponse,
+    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
+    GetEphemeralsResponse, Id, MultiOp, MultiResponse, OpResult, Reply, ReplyHeader, Request,
+    Response, StatResponse, WatcherEvent, WatcherType, WhoAmIResponse, frame_bytes,
+};
+
+use crate::node::State;
+use crate::watch::Kind;
+
+pub struct Reader<'a> {
+    pub conn: u64,
+    pub session: i64,
+    pub auth: &'a [Id],
+}
+
+impl Reader<'_> {
+    /// The reply to a read, or None when the connection must close.
+    pub fn answer(&self, state: &mut State, xid: i32, request: Request) -> Option<Reply> {
+        let zxid = state.tree.last_zxid();
+        let ok = |body: Response| Reply {
+            header: ReplyHeader { xid, zxid, err: 0 },
+            body: Some(body),
+        };
+        let fail = |err: ErrorCode| Reply {
+            header: ReplyHeader {
+                xid,
+                zxid,
+                err: err.code(),
+            },
+            body: None,
+        };
+        let tree = &state.tree;
+        let reply = match request {
+            Request::Exists(r) => {
+                let result = tree.exists(&r.path);
+                // An exists watch is set whether or not the node is there.
+                if r.watch && !matches!(result, Err(ErrorCode::BadArguments)) {
+                    state.watches.add(self.conn, Kind::Data, &r.path);
+                }
+                match result {
+                    Ok(stat) => ok(Response::Exists(StatResponse { stat })),
+                    Err(e) => fail(e),
+                }
+            }
+            Request::GetData(r) => match tree.get_data(&r.path, self.auth) {
+                Ok((data, stat)) => {
+                    if r.watch {
+                        state.watches.add(self.conn, Kind::Data, &r.path);
+                    }
+                    ok(Response::GetData(GetDataResponse { data, stat }))
+                }
+                Err(e) => fail(e),
+            },
+            Request::GetChildren(r) => match tree.get_children(&r.path, self.auth) {
+                Ok((children, _)) => {
+                    if r.watch {
+                        state.watches.add(self.conn, Kind::Child, &r.path);
+                    }
+                    ok(Response::GetChildren(GetChildrenResponse { children }))
+                }
+                Err(e) => fail(e),
+            },
+            Request::GetChildren2(r) => match tree.get_children(&r.path, self.auth) {
+                Ok((children, stat)) => {
+                    if r.watch {
+                        state.watches.add(self.conn, Kind::Child, &r.path);
+                    }
+                    ok(Response::GetChildren2(GetChildren2Response {
+                        children,
+                        stat,
+                    }))
+                }
+                Err(e) => fail(e),
+            },
+            Request::GetAcl(r) => match tree.get_acl(&r.path, self.auth) {
+                Ok((acl, stat)) => ok(Response::GetAcl(GetAclResponse { acl, stat })),
+                Err(e) => fail(e),
+            },
+            Request::GetAllChildrenNumber(r) => {
+                match tree.all_children_number(&r.path, self.auth) {
+                    Ok(total_number) => ok(Response::GetAllChildrenNumber(
+                        GetAllChildrenNumberResponse { total_number },
+                    )),
+                    Err(e) => fail(e),
+                }
+            }
+            Request::GetEphemerals(r) => ok(Response::GetEphemerals(GetEphemeralsResponse {
+                ephemerals: tree.ephemerals(self.session, &r.prefix_path),
+            })),
+            Request::WhoAmI(_) => ok(Response::WhoAmI(WhoAmIResponse {
+                client_info: self.auth.iter().map(client_info).collect(),
+            })),
+            Request::MultiRead(m) => {
+                let mut results = Vec::with_capacity(m.ops.len());
+                for op in m.ops {
+                    results.push(match op {
+                        MultiOp::GetData(r) => match tree.get_data(&r.path, self.auth) {
+                            Ok((data, stat)) => OpResult::GetData { data, stat },
+                            Err(e) => OpResult::Error { err: e.code() },
+                        },
+                        MultiOp::GetChildren(r) => match tree.get_children(&r.path, self.auth) {
+                            Ok((children, _)) => OpResult::GetChildren { children },
+                            Err(e) => OpResult::Error { err: e.code() },
+                        },
+                        // A write inside a multiRead: ZooKeeper cannot read it and drops the connection.
+                        _ => return None,
+                    });
+                }
+                ok(Response::MultiRead(MultiResponse { results }))
+            }
+            Request::AddWatch(r) => match AddWatchMode::from_code(r.mode) {
+                Some(mode) => {
+                    let kind = match mode {
+                        AddWatchMode::Persistent => Kind::Persistent,
+                        AddWatchMode::PersistentRecursive => Kind::Recursive,
+                    };
+                    state.watches.add(self.conn, kind, &r.path);
+                    // ZooKeeper answers addWatch with an ErrorResponse holding 0.
+                    ok(Response::AddWatch(ErrorResponse { err: 0 }))
+                }
+                None => fail(ErrorCode::MarshallingError),
+            },
+            Request::CheckWatches(r) | Request::RemoveWatches(r)
+                if WatcherType::from_code(r.watcher_type).is_none() =>
+            {
+                fail(ErrorCode::MarshallingError)
+            }
+            Request::CheckWatches(r) => {
+                let t = WatcherType::from_code(r.watcher_type)?;
+                if state.watches.check(self.conn, t, &r.path) {
+                    ok(Response::CheckWatches(jute::Empty {}))
+                } else {
+                    fail(ErrorCode::NoWatcher)
+                }
+            }
+            Request::RemoveWatches(r) => {
+                let t = WatcherType::from_code(r.watcher_type)?;
+                if state.watches.remove_type(self.conn, t, &r.path) {
+                    ok(Response::RemoveWatches(jute::Empty {}))
+                } else {
+                    fail(ErrorCode::NoWatcher)
+                }
+            }
+            Request::SetWatches(w) => {
+                self.set_watches(
+                    state,
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &[],
+                    &[],
+                );
+                ok(Response::SetWatches(jute::Empty {}))
+            }
+            Request::SetWatches2(w) => {
+                self.set_watches(
+                    state,
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &w.persistent_watches,
+                    &w.persistent_recursive_watches,
+                );
+                ok(Response::SetWatches2(jute::Empty {}))
+            }
+            // Writes and the rest never reach here.
+            _ => return None,
+        };
+        Some(reply)
+    }
+
+    /// Re-register a reconnecting client's watches. One-shot watches whose
+    /// node changed after `relative_zxid` fire at once instead (before the
+    /// reply, with zxid −1, as ZooKeeper sends them); persistent ones are
+    /// simply registered again.
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(
+        &self,
+        state: &mut State,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        recursive: &[String],
+    ) {
+        let mut fire = Vec::new();
+        for path in data {
+            match state.tree.node(path) {
+                None => fire.push((EventType::NodeDeleted, path)),
+                Some(n) if n.mzxid > relative_zxid => fire.push((EventType::NodeDataChanged, path)),
+                Some(_) => state.watches.add(self.conn, Kind::Data, path),
+            }
+        }
+        for path in exist {
+            match state.tree.node(path) {
+                Some(_) => fire.push((EventType::NodeCreated, path)),
+                None => state.watches.add(self.conn, Kind::Data, path),
+            }
+        }
+        for path in child {
+            match state.tree.node(path) {
+                None => fire.push((EventType::NodeDeleted, path)),
+                Some(n) if n.pzxid > relative_zxid => {
+                    fire.push((EventType::NodeChildrenChanged, path))
+                }
+                Some(_) => state.watches.add(self.conn, Kind::Child, path),
+            }
+        }
+        for path in persistent {
+            state.watches.add(self.conn, Kind::Persistent, path);
+        }
+        for path in recursive {
+            state.watches.add(self.conn, Kind::Recursive, path);
+        }
+        for (event, path) in fire {
+            let note = Reply::notification(-1, WatcherEvent::new(event, path.clone()));
+            state.send(self.conn, frame_bytes(&note));
+        }
+    }
+}
+
+/// whoAmI's view of an identity: the scheme and the user part.
+fn client_info(id: &Id) -> ClientInfo {
+    let user = match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+        _ => id.id.clone(),
+    };
+    ClientInfo {
+        auth_scheme: id.scheme.clone(),
+        user,
+    }
+}

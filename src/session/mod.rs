@@ -1,0 +1,103 @@
+//! Session liveness on this node: when each session was last heard from and
+//! when it expires. Not replicated: the leader decides expiry and proposes
+//! the close; a node that becomes leader gives every session a fresh timeout.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub struct Tracker {
+    deadlines: HashMap<i64, (Instant, Duration)>,
+    /// Sessions whose close was proposed, and when (to re-propose if it got lost).
+    closing: HashMap<i64, Instant>,
+}
+
+impl Tracker {
+    /// The session was heard from: push its deadline out by its timeout.
+    pub fn touch(&mut self, session: i64, timeout: Duration, now: Instant) {
+        self.deadlines.insert(session, (now + timeout, timeout));
+    }
+
+    /// Bring the tracker in line with the replicated session table: unknown
+    /// sessions get a full timeout from now, closed ones are forgotten.
+    pub fn sync<'a>(&mut self, live: impl Iterator<Item = (i64, i32)> + 'a, now: Instant) {
+        let mut seen = HashMap::new();
+        for (id, timeout_ms) in live {
+            let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+            seen.insert(id, ());
+            self.deadlines.entry(id).or_insert((now + timeout, timeout));
+        }
+        self.deadlines.retain(|id, _| seen.contains_key(id));
+        self.closing.retain(|id, _| seen.contains_key(id));
+    }
+
+    /// Sessions past their deadline whose close should be proposed now.
+    pub fn expired(&mut self, now: Instant, retry: Duration) -> Vec<i64> {
+        let mut out = Vec::new();
+        for (id, (deadline, _)) in &self.deadlines {
+            if *deadline <= now {
+                let due = self
+                    .closing
+                    .get(id)
+                    .is_none_or(|at| now.duration_since(*at) >= retry);
+                if due {
+                    out.push(*id);
+                }
+            }
+        }
+        for id in &out {
+            self.closing.insert(*id, now);
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether the session's close was proposed (it may not be resumed).
+    pub fn is_closing(&self, session: i64) -> bool {
+        self.closing.contains_key(&session)
+    }
+
+    pub fn len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deadlines.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_after_timeout_and_touch_extends() {
+        let t0 = Instant::now();
+        let mut t = Tracker::default();
+        t.sync([(1, 1000), (2, 5000)].into_iter(), t0);
+        assert!(
+            t.expired(t0 + Duration::from_millis(999), Duration::from_secs(5))
+                .is_empty()
+        );
+        t.touch(
+            1,
+            Duration::from_millis(1000),
+            t0 + Duration::from_millis(900),
+        );
+        assert!(
+            t.expired(t0 + Duration::from_millis(1500), Duration::from_secs(5))
+                .is_empty()
+        );
+        assert_eq!(
+            t.expired(t0 + Duration::from_millis(1900), Duration::from_secs(5)),
+            vec![1]
+        );
+        // Proposed once; not again until the retry interval passes.
+        assert!(
+            t.expired(t0 + Duration::from_millis(2000), Duration::from_secs(5))
+                .is_empty()
+        );
+        t.sync([(2, 5000)].into_iter(), t0);
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -1,0 +1,450 @@
+//! Applying commands: ZooKeeper's prepare checks (in its order, so the same
+//! request fails with the same error) followed by the mutation.
+
+use jute::{CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
+
+use super::acl;
+use super::path;
+use super::txn::{Applied, Change, Command, Outcome, Txn, WriteOp, WriteResult};
+use super::znode::{CONTAINER_OWNER, Kind, MAX_TTL, Znode};
+use super::{SessionRecord, Tree};
+
+/// How to put back what a failed multi changed.
+enum Undo {
+    /// The node's state before the op (`None`: it did not exist).
+    Node(String, Option<Znode>),
+    /// An ephemeral was added to (true) or removed from (false) a session.
+    Ephemeral(i64, String, bool),
+    /// A path was added to (true) or removed from (false) the reap candidates.
+    Reapable(String, bool),
+}
+
+/// What an op needs to know about its command.
+struct Ctx<'a> {
+    session: i64,
+    auth: &'a [Id],
+    zxid: i64,
+    time: i64,
+}
+
+type OpOutcome = Result<WriteResult, ErrorCode>;
+
+impl Tree {
+    /// Apply one command. Every command takes the next zxid, failed ones too.
+    pub fn apply(&mut self, cmd: &Command) -> Applied {
+        self.last_zxid += 1;
+        let zxid = self.last_zxid;
+        let mut changes = Vec::new();
+        let outcome = match &cmd.txn {
+            Txn::CreateSession { timeout, passwd } => {
+                let session = self.new_session_id(cmd.time);
+                self.sessions.insert(
+                    session,
+                    SessionRecord {
+                        timeout: *timeout,
+                        passwd: *passwd,
+                        ephemerals: Default::default(),
+                    },
+                );
+                Outcome::SessionCreated {
+                    session,
+                    timeout: *timeout,
+                    passwd: *passwd,
+                }
+            }
+            Txn::CloseSession { session } => {
+                if let Some(record) = self.sessions.remove(session) {
+                    for path in record.ephemerals {
+                        self.remove_node(&path, zxid, &mut changes, None);
+                    }
+                }
+                Outcome::SessionClosed { session: *session }
+            }
+            Txn::Write { session, auth, op } => {
+                let ctx = Ctx {
+                    session: *session,
+                    auth,
+                    zxid,
+                    time: cmd.time,
+                };
+                let result = if self.sessions.contains_key(session) {
+                    self.apply_op(op, &ctx, &mut changes, None)
+                } else {
+                    Err(ErrorCode::SessionExpired)
+                };
+                Outcome::Write(result)
+            }
+            Txn::Multi { session, auth, ops } => {
+                let ctx = Ctx {
+                    session: *session,
+                    auth,
+                    zxid,
+                    time: cmd.time,
+                };
+                if self.sessions.contains_key(session) {
+                    Outcome::Multi(self.apply_multi(ops, &ctx, &mut changes))
+                } else {
+                    Outcome::Write(Err(ErrorCode::SessionExpired))
+                }
+            }
+            Txn::Reap { path } => Outcome::Reaped(self.reap(path, zxid, cmd.time, &mut changes)),
+        };
+        Applied {
+            zxid,
+            outcome,
+            changes,
+        }
+    }
+
+    /// Ids are unique for the life of the data: a time-based base chosen by
+    /// the first session's command, then a counter (the top byte stays clear
+    /// of 0xff, which marks TTL owners, and of the container sentinel).
+    fn new_session_id(&mut self, time: i64) -> i64 {
+        if self.next_session == 0 {
+            self.next_session = (1 << 56) | ((time << 24) as u64 >> 8) as i64;
+        }
+        let id = self.next_session;
+        self.next_session += 1;
+        if self.next_session == CONTAINER_OWNER || self.next_session >> 56 == -1 {
+            self.next_session = 1 << 56;
+        }
+        id
+    }
+
+    /// Run a multi's ops in order; on the first failure put everything back.
+    fn apply_multi(
+        &mut self,
+        ops: &[WriteOp],
+        ctx: &Ctx,
+        changes: &mut Vec<Change>,
+    ) -> Vec<OpResult> {
+        let mut undo = Vec::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let outcome = match op {
+                // setACL cannot be part of a multi.
+                WriteOp::SetAcl { .. } => Err(ErrorCode::BadArguments),
+                _ => self.apply_op(op, ctx, changes, Some(&mut undo)),
+            };
+            match outcome {
+                Ok(r) => results.push(multi_result(r)),
+                Err(err) => {
+                    self.rollback(undo);
+                    changes.clear();
+                    let mut failed: Vec<OpResult> =
+                        (0..i).map(|_| OpResult::Error { err: 0 }).collect();
+                    failed.push(OpResult::Error { err: err.code() });
+                    failed.extend((i + 1..ops.len()).map(|_| OpResult::Error {
+                        err: ErrorCode::RuntimeInconsistency.code(),
+                    }));
+                    return failed;
+                }
+            }
+        }
+        results
+    }
+
+    fn rollback(&mut self, undo: Vec<Undo>) {
+        for step in undo.into_iter().rev() {
+            match step {
+                Undo::Node(path, Some(node)) => {
+                    self.nodes.insert(path, node);
+                }
+                Undo::Node(path, None) => {
+                    self.nodes.remove(&path);
+                }
+                Undo::Ephemeral(session, path, added) => {
+                    if let Some(s) = self.sessions.get_mut(&session) {
+                        if added {
+                            s.ephemerals.remove(&path);
+                        } else {
+                            s.ephemerals.insert(path);
+                        }
+                    }
+                }
+                Undo::Reapable(path, added) => {
+                    if added {
+                        self.reapable.remove(&path);
+                    } else {
+                        self.reapable.insert(path);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remember a node's state before it changes (only inside a multi).
+    fn save(&self, undo: &mut Option<&mut Vec<Undo>>, path: &str) {
+        if let Some(u) = undo.as_deref_mut() {
+            u.push(Undo::Node(path.to_string(), self.nodes.get(path).cloned()));
+        }
+    }
+
+    fn apply_op(
+        &mut self,
+        op: &WriteOp,
+        ctx: &Ctx,
+        changes: &mut Vec<Change>,
+        undo: Option<&mut Vec<Undo>>,
+    ) -> OpOutcome {
+        match op {
+            WriteOp::Create {
+                op,
+                path,
+                data,
+                acl,
+                flags,
+                ttl,
+            } => self.create(*op, path, data, acl, *flags, *ttl, ctx, changes, undo),
+            WriteOp::Delete { path, version } => self.delete(path, *version, ctx, changes, undo),
+            WriteOp::SetData {
+                path,
+                data,
+                version,
+            } => {
+                valid(path)?;
+                let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                allow(node, ctx.auth, perms::WRITE)?;
+                check_version(node.version, *version)?;
+                let mut undo = undo;
+                self.save(&mut undo, path);
+                let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                node.data = data.clone();
+                node.mzxid = ctx.zxid;
+                node.mtime = ctx.time;
+                node.version = node.version.wrapping_add(1);
+                let stat = node.stat();
+                changes.push(Change::DataChanged(path.clone()));
+                Ok(WriteResult::DataSet(stat))
+            }
+            WriteOp::SetAcl { path, acl, version } => {
+                valid(path)?;
+                let acl = acl::fixup(acl, ctx.auth).ok_or(ErrorCode::InvalidAcl)?;
+                let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                allow(node, ctx.auth, perms::ADMIN)?;
+                check_version(node.aversion, *version)?;
+                let mut undo = undo;
+                self.save(&mut undo, path);
+                let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                node.acl = acl;
+                node.aversion = node.aversion.wrapping_add(1);
+                Ok(WriteResult::AclSet(node.stat()))
+            }
+            WriteOp::Check { path, version } => {
+                valid(path)?;
+                let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                allow(node, ctx.auth, perms::READ)?;
+                check_version(node.version, *version)?;
+                Ok(WriteResult::Checked)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        op: OpCode,
+        path: &str,
+        data: &Option<bytes::Bytes>,
+        acl: &[jute::Acl],
+        flags: i32,
+        ttl: i64,
+        ctx: &Ctx,
+        changes: &mut Vec<Change>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) -> OpOutcome {
+        let mode = CreateMode::from_code(flags).ok_or(ErrorCode::BadArguments)?;
+        // The op code and the mode must agree (ZooKeeper's validateCreateRequest).
+        let ttl_ok = if mode.is_ttl() {
+            op == OpCode::CreateTtl && ttl > 0 && ttl <= MAX_TTL
+        } else {
+            op != OpCode::CreateTtl
+        };
+        let container_ok = (mode == CreateMode::Container) == (op == OpCode::CreateContainer);
+        if !ttl_ok || !container_ok {
+            return Err(ErrorCode::BadArguments);
+        }
+        // validatePathForCreate: only the slash and NUL; the full check comes
+        // after the parent lookup and the sequential suffix.
+        if !path.contains('/') || path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let acl = acl::fixup(acl, ctx.auth).ok_or(ErrorCode::InvalidAcl)?;
+        if path == "/" {
+            let root = self.nodes.get("/").ok_or(ErrorCode::NoNode)?;
+            allow(root, ctx.auth, perms::CREATE)?;
+            return Err(ErrorCode::NodeExists);
+        }
+        let parent_path = path::parent(path).to_string();
+        let parent = self.nodes.get(&parent_path).ok_or(ErrorCode::NoNode)?;
+        allow(parent, ctx.auth, perms::CREATE)?;
+        let path = if mode.is_sequential() {
+            format!("{path}{:010}", parent.cversion)
+        } else {
+            path.to_string()
+        };
+        path::validate(&path, false).map_err(|_| ErrorCode::BadArguments)?;
+        if self.nodes.contains_key(&path) {
+            return Err(ErrorCode::NodeExists);
+        }
+        if matches!(parent.kind(), Kind::Ephemeral(_)) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+
+        let owner = if mode.is_ephemeral() {
+            ctx.session
+        } else if mode == CreateMode::Container {
+            CONTAINER_OWNER
+        } else if mode.is_ttl() {
+            Znode::ttl_owner(ttl)
+        } else {
+            0
+        };
+        self.save(&mut undo, &parent_path);
+        self.save(&mut undo, &path);
+        let parent = self.nodes.get_mut(&parent_path).ok_or(ErrorCode::NoNode)?;
+        parent.cversion = parent.cversion.wrapping_add(1);
+        parent.pzxid = ctx.zxid;
+        parent.children.insert(path::name(&path).to_string());
+        let node = Znode::new(data.clone(), acl, ctx.zxid, ctx.time, owner);
+        let stat = node.stat();
+        self.nodes.insert(path.clone(), node);
+        if mode.is_ephemeral() {
+            if let Some(s) = self.sessions.get_mut(&ctx.session) {
+                s.ephemerals.insert(path.clone());
+            }
+            if let Some(u) = undo.as_deref_mut() {
+                u.push(Undo::Ephemeral(ctx.session, path.clone(), true));
+            }
+        }
+        if owner == CONTAINER_OWNER || mode.is_ttl() {
+            self.reapable.insert(path.clone());
+            if let Some(u) = undo {
+                u.push(Undo::Reapable(path.clone(), true));
+            }
+        }
+        changes.push(Change::Created(path.clone()));
+        changes.push(Change::ChildrenChanged(parent_path));
+        Ok(WriteResult::Created { op, path, stat })
+    }
+
+    fn delete(
+        &mut self,
+        path: &str,
+        version: i32,
+        ctx: &Ctx,
+        changes: &mut Vec<Change>,
+        undo: Option<&mut Vec<Undo>>,
+    ) -> OpOutcome {
+        // getParentPathAndValidate: a slash, no NUL, not one of ZooKeeper's own nodes.
+        if !path.contains('/')
+            || path.contains('\0')
+            || matches!(path, "/" | super::ZOOKEEPER | super::QUOTA | super::CONFIG)
+        {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent = self
+            .nodes
+            .get(path::parent(path))
+            .ok_or(ErrorCode::NoNode)?;
+        allow(parent, ctx.auth, perms::DELETE)?;
+        let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        check_version(node.version, version)?;
+        if !node.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove_node(path, ctx.zxid, changes, undo);
+        Ok(WriteResult::Deleted)
+    }
+
+    /// Remove a childless node and everything that refers to it.
+    fn remove_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        changes: &mut Vec<Change>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) {
+        let parent_path = path::parent(path).to_string();
+        self.save(&mut undo, &parent_path);
+        self.save(&mut undo, path);
+        let Some(node) = self.nodes.remove(path) else {
+            return;
+        };
+        // The stored cversion counts creations; the deletion shows through
+        // the child count (see Znode::stat).
+        if let Some(parent) = self.nodes.get_mut(&parent_path) {
+            parent.children.remove(path::name(path));
+            parent.pzxid = zxid;
+        }
+        if let Kind::Ephemeral(session) = node.kind() {
+            if let Some(s) = self.sessions.get_mut(&session) {
+                s.ephemerals.remove(path);
+            }
+            if let Some(u) = undo.as_deref_mut() {
+                u.push(Undo::Ephemeral(session, path.to_string(), false));
+            }
+        }
+        if self.reapable.remove(path)
+            && let Some(u) = undo
+        {
+            u.push(Undo::Reapable(path.to_string(), false));
+        }
+        changes.push(Change::Deleted(path.to_string()));
+        changes.push(Change::ChildrenChanged(parent_path));
+    }
+
+    fn reap(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        time: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<String, ErrorCode> {
+        let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        if !node.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        if !super::reapable(node, time) {
+            return Err(ErrorCode::BadArguments);
+        }
+        self.remove_node(path, zxid, changes, None);
+        Ok(path.to_string())
+    }
+}
+
+fn valid(path: &str) -> Result<(), ErrorCode> {
+    path::validate(path, false).map_err(|_| ErrorCode::BadArguments)
+}
+
+fn allow(node: &Znode, auth: &[Id], perm: i32) -> Result<(), ErrorCode> {
+    if acl::allowed(&node.acl, auth, perm) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NoAuth)
+    }
+}
+
+fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
+    if expected == -1 || expected == current {
+        Ok(())
+    } else {
+        Err(ErrorCode::BadVersion)
+    }
+}
+
+/// A successful op's entry in a multi reply. From 3.9 on, create2,
+/// createContainer and createTTL report the Stat as well (type create2).
+fn multi_result(r: WriteResult) -> OpResult {
+    match r {
+        WriteResult::Created {
+            op: OpCode::Create,
+            path,
+            ..
+        } => OpResult::Create { path },
+        WriteResult::Created { path, stat, .. } => OpResult::Create2 { path, stat },
+        WriteResult::Deleted => OpResult::Delete,
+        WriteResult::DataSet(stat) => OpResult::SetData { stat },
+        WriteResult::AclSet(_) | WriteResult::Checked => OpResult::Check,
+    }
+}

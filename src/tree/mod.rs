@@ -1,0 +1,182 @@
+//! The znode tree and everything that changes it: the deterministic core.
+//!
+//! Same commands in, same tree, results and changes out, on every replica:
+//! nothing in here reads a clock, draws a random number, does I/O or depends
+//! on hash-map iteration order. Time and passwords arrive inside commands.
+
+pub mod acl;
+mod apply;
+pub mod path;
+mod read;
+pub mod txn;
+pub mod znode;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jute::Acl;
+use serde::{Deserialize, Serialize};
+
+pub use txn::{Applied, Change, Command, Origin, Outcome, Txn, WriteOp, WriteResult};
+pub use znode::{Kind, Znode};
+
+/// A session as every replica knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Negotiated timeout, ms.
+    pub timeout: i32,
+    pub passwd: [u8; 16],
+    /// Paths of this session's ephemeral nodes.
+    pub ephemerals: BTreeSet<String>,
+}
+
+/// The replicated state: znodes, sessions and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tree {
+    nodes: HashMap<String, Znode>,
+    sessions: BTreeMap<i64, SessionRecord>,
+    last_zxid: i64,
+    /// The next session id to hand out; 0 until the first session.
+    next_session: i64,
+    /// Containers and TTL nodes: the reaper's candidates.
+    reapable: BTreeSet<String>,
+}
+
+/// The nodes ZooKeeper creates itself.
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA: &str = "/zookeeper/quota";
+pub const CONFIG: &str = "/zookeeper/config";
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
+    pub fn new() -> Self {
+        let mut nodes = HashMap::new();
+        let mut root = Znode::new(None, Acl::open_unsafe(), 0, 0, 0);
+        root.data = Some(bytes::Bytes::new());
+        root.children.insert("zookeeper".into());
+        let mut zk = Znode::new(Some(bytes::Bytes::new()), Acl::open_unsafe(), 0, 0, 0);
+        zk.children
+            .extend(["config".to_string(), "quota".to_string()]);
+        nodes.insert("/".to_string(), root);
+        nodes.insert(ZOOKEEPER.to_string(), zk);
+        nodes.insert(
+            QUOTA.to_string(),
+            Znode::new(Some(bytes::Bytes::new()), Acl::open_unsafe(), 0, 0, 0),
+        );
+        // ZooKeeper sets the config node's ACL with version -1, which leaves aversion at -1.
+        let mut config = Znode::new(Some(bytes::Bytes::new()), Acl::read_unsafe(), 0, 0, 0);
+        config.aversion = -1;
+        nodes.insert(CONFIG.to_string(), config);
+        Tree {
+            nodes,
+            sessions: BTreeMap::new(),
+            last_zxid: 0,
+            next_session: 0,
+            reapable: BTreeSet::new(),
+        }
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    pub fn node(&self, path: &str) -> Option<&Znode> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Sum of path and data lengths, as ZooKeeper's approximate data size counts them.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64)
+            .sum()
+    }
+
+    pub fn session(&self, id: i64) -> Option<&SessionRecord> {
+        self.sessions.get(&id)
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = (i64, &SessionRecord)> {
+        self.sessions.iter().map(|(id, s)| (*id, s))
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.sessions.values().map(|s| s.ephemerals.len()).sum()
+    }
+
+    /// Containers that lost their last child and TTL nodes past their TTL at `now`.
+    pub fn reap_candidates(&self, now: i64) -> Vec<String> {
+        self.reapable
+            .iter()
+            .filter(|p| self.nodes.get(*p).is_some_and(|n| reapable(n, now)))
+            .cloned()
+            .collect()
+    }
+
+    /// The whole state, for a snapshot.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
+    /// An order-independent digest of the tree, for comparing replicas.
+    pub fn digest(&self) -> u64 {
+        let mut paths: Vec<&String> = self.nodes.keys().collect();
+        paths.sort();
+        let mut h = Fnv::default();
+        for p in paths {
+            let n = &self.nodes[p];
+            h.write(p.as_bytes());
+            h.write(n.data.as_deref().unwrap_or(b"\xff"));
+            for v in [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.owner] {
+                h.write(&v.to_be_bytes());
+            }
+            for v in [n.version, n.cversion, n.aversion] {
+                h.write(&v.to_be_bytes());
+            }
+        }
+        h.write(&self.last_zxid.to_be_bytes());
+        h.0
+    }
+}
+
+/// Whether a container or TTL node should go.
+fn reapable(n: &Znode, now: i64) -> bool {
+    n.children.is_empty()
+        && match n.kind() {
+            // Only containers that have had children: a new one is left alone.
+            Kind::Container => n.cversion > 0,
+            Kind::Ttl(ttl) => now.saturating_sub(n.mtime) > ttl,
+            _ => false,
+        }
+}
+
+/// FNV-1a: tiny, stable across builds and platforms (std's hasher is neither promised).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}

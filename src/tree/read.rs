@@ -1,0 +1,97 @@
+//! Reads, answered from the local tree. ZooKeeper does not validate read
+//! paths (a malformed one simply names no node), and neither do we.
+
+use bytes::Bytes;
+use jute::{Acl, ErrorCode, Id, Stat, perms};
+
+use super::Tree;
+use super::acl;
+use super::znode::Znode;
+
+impl Tree {
+    fn readable(&self, path: &str, auth: &[Id], perm: i32) -> Result<&Znode, ErrorCode> {
+        let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        if acl::allowed(&node.acl, auth, perm) {
+            Ok(node)
+        } else {
+            Err(ErrorCode::NoAuth)
+        }
+    }
+
+    pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
+        let node = self.readable(path, auth, perms::READ)?;
+        Ok((node.data.clone(), node.stat()))
+    }
+
+    /// exists needs no permission; only a NUL in the path is refused.
+    pub fn exists(&self, path: &str) -> Result<Stat, ErrorCode> {
+        if path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        self.nodes
+            .get(path)
+            .map(Znode::stat)
+            .ok_or(ErrorCode::NoNode)
+    }
+
+    pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let node = self.readable(path, auth, perms::READ)?;
+        Ok((node.children.iter().cloned().collect(), node.stat()))
+    }
+
+    /// Needs READ or ADMIN; without ADMIN, digest hashes are masked as `user:x`.
+    pub fn get_acl(&self, path: &str, auth: &[Id]) -> Result<(Vec<Acl>, Stat), ErrorCode> {
+        let node = self.readable(path, auth, perms::READ | perms::ADMIN)?;
+        let acl = if acl::allowed(&node.acl, auth, perms::ADMIN) {
+            node.acl.clone()
+        } else {
+            node.acl
+                .iter()
+                .map(|a| match a.id.scheme.as_str() {
+                    "digest" => Acl {
+                        perms: a.perms,
+                        id: Id::new(
+                            "digest",
+                            format!("{}:x", a.id.id.split(':').next().unwrap_or_default()),
+                        ),
+                    },
+                    _ => a.clone(),
+                })
+                .collect()
+        };
+        Ok((acl, node.stat()))
+    }
+
+    /// Every node below `path` (not `path` itself).
+    pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
+        let node = self.readable(path, auth, perms::READ)?;
+        let mut count: i64 = 0;
+        let mut stack: Vec<(String, &Znode)> = vec![(path.to_string(), node)];
+        while let Some((p, n)) = stack.pop() {
+            for name in &n.children {
+                let child = super::path::join(&p, name);
+                if let Some(c) = self.nodes.get(&child) {
+                    count += 1;
+                    stack.push((child, c));
+                }
+            }
+        }
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// The session's ephemerals whose path starts with `prefix` (a string
+    /// prefix, as ZooKeeper matches it); empty or `/` means all.
+    pub fn ephemerals(&self, session: i64, prefix: &str) -> Vec<String> {
+        let prefix = prefix.trim();
+        self.sessions
+            .get(&session)
+            .map(|s| {
+                s.ephemerals
+                    .iter()
+                    .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(prefix))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,102 @@
+//! A znode and the Stat rules clients see.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use jute::{Acl, Stat};
+use serde::{Deserialize, Serialize};
+
+/// `ephemeralOwner` of a container (ZooKeeper's `Long.MIN_VALUE` sentinel).
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+/// The top byte marking a TTL in `ephemeralOwner`; the TTL sits in the low bits.
+const TTL_MARK: i64 = 0xff << 56;
+/// The largest TTL that fits beside the mark.
+pub const MAX_TTL: i64 = (1 << 40) - 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Znode {
+    pub data: Option<Bytes>,
+    pub acl: Vec<Acl>,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    /// Child creations so far: the sequential counter. Clients are shown
+    /// creations + deletions (see [`Znode::stat`]), as ZooKeeper does.
+    pub cversion: i32,
+    pub aversion: i32,
+    /// A session id, [`CONTAINER_OWNER`], a TTL mark, or 0.
+    pub owner: i64,
+    /// Child names, kept sorted so listings are deterministic.
+    pub children: BTreeSet<String>,
+}
+
+/// What kind of node `owner` says this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Persistent,
+    Ephemeral(i64),
+    Container,
+    Ttl(i64),
+}
+
+impl Znode {
+    pub fn new(data: Option<Bytes>, acl: Vec<Acl>, zxid: i64, time: i64, owner: i64) -> Self {
+        Znode {
+            data,
+            acl,
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            owner,
+            children: BTreeSet::new(),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self.owner {
+            0 => Kind::Persistent,
+            CONTAINER_OWNER => Kind::Container,
+            o if o & TTL_MARK == TTL_MARK => Kind::Ttl(o & !TTL_MARK),
+            o => Kind::Ephemeral(o),
+        }
+    }
+
+    pub fn ttl_owner(ttl: i64) -> i64 {
+        TTL_MARK | (ttl & MAX_TTL)
+    }
+
+    /// The Stat clients see: containers and TTL nodes show owner 0.
+    pub fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            // 2 × creations − live children = creations + deletions.
+            cversion: self
+                .cversion
+                .wrapping_mul(2)
+                .wrapping_sub(i32::try_from(self.children.len()).unwrap_or(i32::MAX)),
+            aversion: self.aversion,
+            ephemeral_owner: match self.kind() {
+                Kind::Ephemeral(s) => s,
+                _ => 0,
+            },
+            data_length: self
+                .data
+                .as_ref()
+                .map_or(0, |d| i32::try_from(d.len()).unwrap_or(i32::MAX)),
+            num_children: i32::try_from(self.children.len()).unwrap_or(i32::MAX),
+            pzxid: self.pzxid,
+        }
+    }
+}
