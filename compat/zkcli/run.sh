@@ -14,8 +14,18 @@ cli() { # run one zkCli session fed from stdin; JVM noise, timestamps, zxids, se
   { timeout 120 "$zkcli" -server "$target" 2>&1 || true; } | sed -n '/^Welcome to ZooKeeper!/,$p' | awk '
     /^SLF4J:|^Welcome to ZooKeeper|^JLine support|^WATCHER::$|^$/ {next}
     /^WatchedEvent/ { if ($0 ~ /type:None/) next; ev[n++] = $0; next }   # async: order vs output varies
+    # whoami lists identities in no defined order (ZooKeeper keeps them in a hash set)
+    /^Auth scheme: User$/ { print; who = 1; next }
+    who && /^[a-z]+: / { ids[m++] = $0; next }
+    who { flush(); who = 0 }
     { print }
-    END { for (i = 0; i < n; i++) print "event> " ev[i] }' | sed -E \
+    function flush(  i, j, t) { for (i = 1; i < m; i++) for (j = i; j > 0 && ids[j-1] > ids[j]; j--) { t = ids[j]; ids[j] = ids[j-1]; ids[j-1] = t }
+      for (i = 0; i < m; i++) print ids[i]; m = 0 }
+    # events for different paths arrive in the server'"'"'s child-listing order (unordered in
+    # ZooKeeper: deleteall follows getChildren), so the sorted set of events is compared
+    END { if (who) flush()
+      for (i = 1; i < n; i++) for (j = i; j > 0 && ev[j-1] > ev[j]; j--) { t = ev[j]; ev[j] = ev[j-1]; ev[j-1] = t }
+      for (i = 0; i < n; i++) print "event> " ev[i] }' | sed -E \
     -e 's/^(cZxid|mZxid|pZxid) = 0x[0-9a-f]+/\1 = ZXID/' \
     -e 's/^(ctime|mtime) = .*/\1 = TIME/' \
     -e 's/^ephemeralOwner = 0x[0-9a-f]*[1-9a-f][0-9a-f]*$/ephemeralOwner = SESSION/'
