@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Every test Corral has, from a fresh clone: formatting, lints, then the Rust
-# test suites (unit, property, golden-bytes, robustness, end-to-end).
+# Every test Corral has, from a fresh clone: formatting, lints, the Rust
+# suites (unit, property, golden bytes, robustness, tree scenarios, consensus,
+# end-to-end against the binary), then real third-party clients against a
+# release build: kazoo's own test suite, Curator recipes, zkCli and cli_mt.
+# Installs what it needs (Debian packages, a Python venv) on first run.
 set -euo pipefail
 cd "$(dirname "$0")"
+root="$PWD"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -12,3 +16,22 @@ echo "== fuzz target compiles"
 cargo check --quiet --manifest-path jute/fuzz/Cargo.toml
 echo "== cargo test"
 cargo test --workspace
+
+echo "== compat: real ZooKeeper clients against Corral"
+cargo build --release --bin corral
+compat/install-deps.sh
+port=$((20000 + RANDOM % 20000))
+dir="$(mktemp -d)"
+ctl="$root/compat/corral/ctl.sh $port $dir"
+trap '$ctl stop || true' EXIT
+$ctl start
+set +e
+RESULTS_DIR="${RESULTS_DIR:-$root/compat/results}" compat/run-all.sh "127.0.0.1:$port" --restart-cmd "$ctl"
+rc=$?
+set -e
+if [ "$rc" -eq 0 ]; then
+  echo "compat: 4 passed, 0 failed"
+else
+  echo "compat: harnesses failed (see above)"
+fi
+exit "$rc"

@@ -3,9 +3,10 @@
 
 use jute::{
     AddWatchMode, ClientInfo, ErrorCode, ErrorResponse, EventType, GetAclResponse,
-    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
-    GetEphemeralsResponse, Id, MultiOp, MultiResponse, OpResult, Reply, ReplyHeader, Request,
-    Response, StatResponse, WatcherEvent, WatcherType, WhoAmIResponse, frame_bytes,
+    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenRequest, GetChildrenResponse,
+    GetDataResponse, GetEphemeralsResponse, Id, MultiOp, MultiResponse, OpResult, Reply,
+    ReplyHeader, Request, Response, StatResponse, WatcherEvent, WatcherType, WhoAmIResponse,
+    frame_bytes,
 };
 
 use crate::node::State;
@@ -55,29 +56,15 @@ impl Reader<'_> {
                 }
                 Err(e) => fail(e),
             },
-            Request::GetChildren(r) => match tree.get_children(&r.path, self.auth) {
-                Ok((children, _)) => {
-                    if r.watch {
-                        state.watches.add(self.conn, Kind::Child, &r.path);
-                    }
-                    ok(Response::GetChildren(GetChildrenResponse { children }))
-                }
-                Err(e) => fail(e),
-            },
-            Request::GetChildren2(r) => match tree.get_children(&r.path, self.auth) {
-                Ok((children, stat)) => {
-                    if r.watch {
-                        state.watches.add(self.conn, Kind::Child, &r.path);
-                    }
-                    ok(Response::GetChildren2(GetChildren2Response {
-                        children,
-                        stat,
-                    }))
-                }
-                Err(e) => fail(e),
-            },
+            Request::GetChildren(r) => self.children(state, xid, r, false),
+            Request::GetChildren2(r) => self.children(state, xid, r, true),
             Request::GetAcl(r) => match tree.get_acl(&r.path, self.auth) {
                 Ok((acl, stat)) => ok(Response::GetAcl(GetAclResponse { acl, stat })),
+                Err(e) => fail(e),
+            },
+            // ZooKeeper 3.9 answers a lone check as a read: no txn, no body.
+            Request::Check(r) => match tree.check_version(&r.path, self.auth, r.version) {
+                Ok(()) => ok(Response::Check(jute::Empty {})),
                 Err(e) => fail(e),
             },
             Request::GetAllChildrenNumber(r) => {
@@ -173,6 +160,41 @@ impl Reader<'_> {
             _ => return None,
         };
         Some(reply)
+    }
+
+    /// getChildren and getChildren2; the watch is set only when the read succeeds.
+    fn children(
+        &self,
+        state: &mut State,
+        xid: i32,
+        r: GetChildrenRequest,
+        with_stat: bool,
+    ) -> Reply {
+        let zxid = state.tree.last_zxid();
+        match state.tree.get_children(&r.path, self.auth) {
+            Ok((children, stat)) => {
+                if r.watch {
+                    state.watches.add(self.conn, Kind::Child, &r.path);
+                }
+                let body = if with_stat {
+                    Response::GetChildren2(GetChildren2Response { children, stat })
+                } else {
+                    Response::GetChildren(GetChildrenResponse { children })
+                };
+                Reply {
+                    header: ReplyHeader { xid, zxid, err: 0 },
+                    body: Some(body),
+                }
+            }
+            Err(e) => Reply {
+                header: ReplyHeader {
+                    xid,
+                    zxid,
+                    err: e.code(),
+                },
+                body: None,
+            },
+        }
     }
 
     /// Re-register a reconnecting client's watches. One-shot watches whose

@@ -81,12 +81,20 @@ impl ConnCtx {
             flags: r.flags,
             ttl: 0,
         };
+        let create_ttl = |r: jute::CreateTtlRequest| WriteOp::Create {
+            op: OpCode::CreateTtl,
+            path: r.path,
+            data: r.data,
+            acl: r.acl,
+            flags: r.flags,
+            ttl: r.ttl,
+        };
         let txn = match packet.request {
             Request::Ping(_) => {
                 self.send(&self.header(xid::PING, ErrorCode::Ok));
                 return Flow::Continue;
             }
-            Request::Auth(packet) => return self.auth(packet),
+            Request::Auth(packet) => return self.auth(xid, packet),
             Request::Sync(r) => {
                 self.inflight.drained().await;
                 if let Err(e) = self.shared.consensus.read_barrier().await {
@@ -124,14 +132,7 @@ impl ConnCtx {
                     self.send(&self.header(xid, ErrorCode::Unimplemented));
                     return Flow::Continue;
                 }
-                write(WriteOp::Create {
-                    op: OpCode::CreateTtl,
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    ttl: r.ttl,
-                })
+                write(create_ttl(r))
             }
             Request::Delete(r) => write(WriteOp::Delete {
                 path: r.path,
@@ -147,11 +148,6 @@ impl ConnCtx {
                 acl: r.acl,
                 version: r.version,
             }),
-            // A lone check is answered (ZooKeeper 3.9 made it a request of its own).
-            Request::Check(r) => write(WriteOp::Check {
-                path: r.path,
-                version: r.version,
-            }),
             Request::Multi(m) => {
                 let mut ops = Vec::with_capacity(m.ops.len());
                 for op in m.ops {
@@ -159,14 +155,7 @@ impl ConnCtx {
                         MultiOp::Create(r) => create(OpCode::Create, r),
                         MultiOp::Create2(r) => create(OpCode::Create2, r),
                         MultiOp::CreateContainer(r) => create(OpCode::CreateContainer, r),
-                        MultiOp::CreateTtl(r) => WriteOp::Create {
-                            op: OpCode::CreateTtl,
-                            path: r.path,
-                            data: r.data,
-                            acl: r.acl,
-                            flags: r.flags,
-                            ttl: r.ttl,
-                        },
+                        MultiOp::CreateTtl(r) => create_ttl(r),
                         MultiOp::Delete(r) => WriteOp::Delete {
                             path: r.path,
                             version: r.version,
@@ -245,7 +234,9 @@ impl ConnCtx {
 
     /// addAuth: digest identities are added (a wrong password simply proves
     /// a different identity, as in ZooKeeper); unknown schemes fail and close.
-    fn auth(&mut self, packet: jute::AuthPacket) -> Flow {
+    /// The answer carries the request's xid (−4 from the Java client, an
+    /// ordinary one from others), as ZooKeeper's does.
+    fn auth(&mut self, xid: i32, packet: jute::AuthPacket) -> Flow {
         let credentials = packet.auth.as_deref().unwrap_or_default();
         match packet.scheme.as_str() {
             "digest" => {
@@ -258,14 +249,14 @@ impl ConnCtx {
                 if !self.auth.contains(&id) {
                     self.auth.push(id);
                 }
-                let mut reply = self.header(xid::AUTH, ErrorCode::Ok);
+                let mut reply = self.header(xid, ErrorCode::Ok);
                 reply.header.zxid = 0;
                 self.send(&reply);
                 Flow::Continue
             }
             other => {
                 debug!(scheme = other, "unsupported auth scheme");
-                let mut reply = self.header(xid::AUTH, ErrorCode::AuthFailed);
+                let mut reply = self.header(xid, ErrorCode::AuthFailed);
                 reply.header.zxid = 0;
                 self.send(&reply);
                 Flow::Close

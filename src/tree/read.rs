@@ -62,6 +62,16 @@ impl Tree {
         Ok((acl, node.stat()))
     }
 
+    /// A lone check (3.9): a read of the node's version, nothing logged.
+    pub fn check_version(&self, path: &str, auth: &[Id], version: i32) -> Result<(), ErrorCode> {
+        let node = self.readable(path, auth, perms::READ)?;
+        if version == -1 || version == node.version {
+            Ok(())
+        } else {
+            Err(ErrorCode::BadVersion)
+        }
+    }
+
     /// Every node below `path` (not `path` itself).
     pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;

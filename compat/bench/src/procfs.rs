@@ -1,0 +1,21 @@
+//! CPU time of a process from /proc (Linux only; `None` elsewhere or on any parse problem).
+
+/// The kernel reports utime/stime in USER_HZ ticks, which is 100 per second
+/// on every architecture Linux exposes to user space this way.
+const USER_HZ: u64 = 100;
+
+/// utime + stime of all threads of `pid` (or this process for `None`), in microseconds.
+pub fn cpu_us(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 1_000_000 / USER_HZ)
+}
