@@ -19,9 +19,11 @@ use openraft::{AnyError, EntryPayload, RaftLogReader, StorageIOError};
 use super::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::storage::{RaftDb, StoreError, meta_key};
 
-/// Most entries / payload bytes kept in the read cache.
-const CACHE_MAX_ENTRIES: usize = 4096;
-const CACHE_MAX_BYTES: usize = 64 << 20;
+/// Most entries / payload bytes kept in the read cache. Apply trails append
+/// by an entry or two on a healthy node, so a small cache serves it; a
+/// larger one only holds memory that a big tree needs more.
+const CACHE_MAX_ENTRIES: usize = 1024;
+const CACHE_MAX_BYTES: usize = 8 << 20;
 
 fn io_err(subject_write: bool, e: impl std::fmt::Display) -> StorageError {
     let src = AnyError::error(e.to_string());

@@ -72,8 +72,13 @@ impl RaftDb {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> StoreResult<RaftDb> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder(dir).open()?;
-        let log = db.keyspace("raft_log", KeyspaceCreateOptions::default)?;
+        // The log is written once and read back at most once (the in-memory
+        // cache serves apply), so a small memtable and block cache keep
+        // memory for the tree rather than for copies of the log.
+        let db = Database::builder(dir).cache_size(8 << 20).open()?;
+        let log = db.keyspace("raft_log", || {
+            KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
+        })?;
         let meta = db.keyspace("raft_meta", KeyspaceCreateOptions::default)?;
         Ok(RaftDb { db, log, meta })
     }

@@ -223,6 +223,7 @@ impl Tree {
                 let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::ADMIN)?;
                 check_version(node.aversion, *version)?;
+                let acl = self.intern(acl);
                 let mut undo = undo;
                 self.save(&mut undo, path);
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
@@ -306,6 +307,7 @@ impl Tree {
         parent.cversion = parent.cversion.wrapping_add(1);
         parent.pzxid = ctx.zxid;
         parent.children.insert(path::name(&path).to_string());
+        let acl = self.intern(acl);
         let node = Znode::new(data.clone(), acl, ctx.zxid, ctx.time, owner);
         let stat = node.stat();
         self.nodes.insert(path.clone(), node);

@@ -11,7 +11,8 @@ mod read;
 pub mod txn;
 pub mod znode;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use jute::Acl;
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,27 @@ pub struct Tree {
     next_session: i64,
     /// Containers and TTL nodes: the reaper's candidates.
     reapable: BTreeSet<String>,
+    /// One copy of each distinct ACL list (most nodes share a handful).
+    #[serde(skip)]
+    acls: AclTable,
 }
+
+/// Interned ACL lists. Memory only: equal lists behave the same whether
+/// shared or not, so replicas need not agree on what is interned.
+#[derive(Debug, Clone, Default)]
+struct AclTable {
+    lists: HashSet<Arc<[Acl]>>,
+    /// Size after the last sweep; the next sweep runs at twice that.
+    swept_at: usize,
+}
+
+impl PartialEq for AclTable {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AclTable {}
 
 /// The nodes ZooKeeper creates itself.
 pub const ZOOKEEPER: &str = "/zookeeper";
@@ -55,21 +76,23 @@ impl Default for Tree {
 impl Tree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> Self {
+        let mut acls = AclTable::default();
+        let open = acls.intern(Acl::open_unsafe());
         let mut nodes = HashMap::new();
-        let mut root = Znode::new(None, Acl::open_unsafe(), 0, 0, 0);
+        let mut root = Znode::new(None, open.clone(), 0, 0, 0);
         root.data = Some(bytes::Bytes::new());
         root.children.insert("zookeeper".into());
-        let mut zk = Znode::new(Some(bytes::Bytes::new()), Acl::open_unsafe(), 0, 0, 0);
+        let mut zk = Znode::new(Some(bytes::Bytes::new()), open.clone(), 0, 0, 0);
         zk.children
             .extend(["config".to_string(), "quota".to_string()]);
         nodes.insert("/".to_string(), root);
         nodes.insert(ZOOKEEPER.to_string(), zk);
         nodes.insert(
             QUOTA.to_string(),
-            Znode::new(Some(bytes::Bytes::new()), Acl::open_unsafe(), 0, 0, 0),
+            Znode::new(Some(bytes::Bytes::new()), open, 0, 0, 0),
         );
         // ZooKeeper sets the config node's ACL with version -1, which leaves aversion at -1.
-        let mut config = Znode::new(Some(bytes::Bytes::new()), Acl::read_unsafe(), 0, 0, 0);
+        let mut config = Znode::new(Some(bytes::Bytes::new()), acls.intern(Acl::read_unsafe()), 0, 0, 0);
         config.aversion = -1;
         nodes.insert(CONFIG.to_string(), config);
         Tree {
@@ -78,7 +101,13 @@ impl Tree {
             last_zxid: 0,
             next_session: 0,
             reapable: BTreeSet::new(),
+            acls,
         }
+    }
+
+    /// The shared copy of an ACL list.
+    pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> Arc<[Acl]> {
+        self.acls.intern(acl)
     }
 
     pub fn last_zxid(&self) -> i64 {
@@ -128,7 +157,14 @@ impl Tree {
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        postcard::from_bytes(bytes)
+        let mut tree: Tree = postcard::from_bytes(bytes)?;
+        // A snapshot stores each node's list; share them again.
+        let mut acls = AclTable::default();
+        for node in tree.nodes.values_mut() {
+            node.acl = acls.intern(node.acl.to_vec());
+        }
+        tree.acls = acls;
+        Ok(tree)
     }
 
     /// An order-independent digest of the tree, for comparing replicas.
@@ -149,6 +185,22 @@ impl Tree {
         }
         h.write(&self.last_zxid.to_be_bytes());
         h.0
+    }
+}
+
+impl AclTable {
+    fn intern(&mut self, acl: Vec<Acl>) -> Arc<[Acl]> {
+        if let Some(shared) = self.lists.get(acl.as_slice()) {
+            return shared.clone();
+        }
+        // Forget lists no node uses any more, once the table has doubled.
+        if self.lists.len() >= (2 * self.swept_at).max(64) {
+            self.lists.retain(|l| Arc::strong_count(l) > 1);
+            self.swept_at = self.lists.len();
+        }
+        let shared: Arc<[Acl]> = acl.into();
+        self.lists.insert(shared.clone());
+        shared
     }
 }
 

@@ -43,7 +43,7 @@ impl Tree {
     pub fn get_acl(&self, path: &str, auth: &[Id]) -> Result<(Vec<Acl>, Stat), ErrorCode> {
         let node = self.readable(path, auth, perms::READ | perms::ADMIN)?;
         let acl = if acl::allowed(&node.acl, auth, perms::ADMIN) {
-            node.acl.clone()
+            node.acl.to_vec()
         } else {
             node.acl
                 .iter()

@@ -1,6 +1,7 @@
 //! A znode and the Stat rules clients see.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use jute::{Acl, Stat};
@@ -16,7 +17,8 @@ pub const MAX_TTL: i64 = (1 << 40) - 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Znode {
     pub data: Option<Bytes>,
-    pub acl: Vec<Acl>,
+    /// Shared between nodes with the same list (see `Tree::intern`).
+    pub acl: Arc<[Acl]>,
     pub czxid: i64,
     pub mzxid: i64,
     pub pzxid: i64,
@@ -43,7 +45,7 @@ pub enum Kind {
 }
 
 impl Znode {
-    pub fn new(data: Option<Bytes>, acl: Vec<Acl>, zxid: i64, time: i64, owner: i64) -> Self {
+    pub fn new(data: Option<Bytes>, acl: Arc<[Acl]>, zxid: i64, time: i64, owner: i64) -> Self {
         Znode {
             data,
             acl,
