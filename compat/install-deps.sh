@@ -8,7 +8,7 @@ venv="${COMPAT_VENV:-$here/.venv}"
 
 pkgs=(zookeeper zookeeper-bin libzookeeper-java
       libcurator-client-java libcurator-framework-java libcurator-recipes-java
-      default-jdk-headless python3-venv python3-pip)
+      default-jdk-headless python3-venv python3-pip tmux zktop)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

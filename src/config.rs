@@ -66,6 +66,21 @@ pub struct ServeArgs {
     /// Allow TTL nodes (createTTL) [default: yes; zoo.cfg: extendedTypesEnabled].
     #[arg(long, value_name = "yes|no")]
     pub ttl_nodes: Option<String>,
+    /// Run the admin HTTP server (/commands, /metrics, /ready, /health) [default: yes; zoo.cfg: admin.enableServer].
+    #[arg(long, value_name = "yes|no")]
+    pub admin_server: Option<String>,
+    /// Admin HTTP address; port 0 picks a free one [default: 127.0.0.1:8080; zoo.cfg: admin.serverAddress + admin.serverPort].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin_addr: Option<SocketAddr>,
+    /// Also serve /metrics alone on this address, like ZooKeeper's Prometheus provider [default: off; zoo.cfg: metricsProvider.httpHost + metricsProvider.httpPort].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Snapshots to keep; Corral keeps 1 and purges its log at each snapshot, so values above 1 are shown but change nothing [default: 3; zoo.cfg: autopurge.snapRetainCount].
+    #[arg(long, value_name = "N")]
+    pub snap_retain_count: Option<u64>,
+    /// Hours between purges; Corral purges at each snapshot, so this is shown but changes nothing [default: 0; zoo.cfg: autopurge.purgeInterval].
+    #[arg(long, value_name = "HOURS")]
+    pub purge_interval: Option<u64>,
 }
 
 /// The settings in force.
@@ -83,6 +98,12 @@ pub struct Config {
     pub super_digest: Option<String>,
     pub snap_count: u64,
     pub ttl_nodes: bool,
+    /// None: the admin HTTP server is off.
+    pub admin_addr: Option<SocketAddr>,
+    /// Where /metrics is served on its own, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    pub snap_retain_count: u64,
+    pub purge_interval: u64,
 }
 
 /// The read-only commands health checks use; the rest must be enabled.
@@ -105,6 +126,20 @@ struct Raw {
     args: ServeArgs,
     client_port: Option<u16>,
     client_host: Option<String>,
+    admin_port: Option<u16>,
+    admin_host: Option<String>,
+    metrics_port: Option<u16>,
+    metrics_host: Option<String>,
+}
+
+/// host:port from zoo.cfg's split keys.
+fn join_addr(what: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    // ZooKeeper accepts 0.0.0.0 and plain IPs; a bracketed IPv6 host works too.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host
+        .parse()
+        .map_err(|_| ConfigError(format!("bad {what} address {host}:{port}")))?;
+    Ok(SocketAddr::new(ip, port))
 }
 
 impl Config {
@@ -127,6 +162,27 @@ impl Config {
                     .parse()
                     .map_err(|_| ConfigError(format!("bad client address {host}:{port}")))?
             }
+        };
+        let admin_addr = if yes_no("admin.enableServer", a.admin_server.as_deref(), true)? {
+            Some(match a.admin_addr {
+                Some(addr) => addr,
+                None => join_addr(
+                    "admin",
+                    raw.admin_host.as_deref().unwrap_or("127.0.0.1"),
+                    raw.admin_port.unwrap_or(8080),
+                )?,
+            })
+        } else {
+            None
+        };
+        let metrics_addr = match (a.metrics_addr, raw.metrics_port) {
+            (Some(addr), _) => Some(addr),
+            (None, Some(port)) => Some(join_addr(
+                "metrics",
+                raw.metrics_host.as_deref().unwrap_or("0.0.0.0"),
+                port,
+            )?),
+            (None, None) => None,
         };
         let config = Config {
             client_addr,
@@ -151,6 +207,10 @@ impl Config {
             super_digest: a.super_digest.clone(),
             snap_count: a.snap_count.unwrap_or(100_000),
             ttl_nodes: yes_no("extendedTypesEnabled", a.ttl_nodes.as_deref(), true)?,
+            admin_addr,
+            metrics_addr,
+            snap_retain_count: a.snap_retain_count.unwrap_or(3),
+            purge_interval: a.purge_interval.unwrap_or(0),
         };
         if config.min_session_timeout > config.max_session_timeout {
             return Err(ConfigError(format!(
@@ -159,6 +219,58 @@ impl Config {
             )));
         }
         Ok((config, warnings))
+    }
+
+    /// The settings in force, as `conf` prints them: ZooKeeper's keys
+    /// first (same names and order as ZooKeeper 3.8's `conf`), then the
+    /// zoo.cfg keys Corral honours beyond those.
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        let data_dir = self.data_dir.display().to_string();
+        let dir_size = dir_size(&self.data_dir).to_string();
+        let opt = |a: Option<SocketAddr>| a.map_or_else(String::new, |a| a.to_string());
+        let mut words: Vec<&str> = self.four_letter_words.iter().map(String::as_str).collect();
+        words.sort_unstable();
+        vec![
+            ("clientPort", self.client_addr.port().to_string()),
+            ("secureClientPort", "-1".into()),
+            ("dataDir", data_dir.clone()),
+            ("dataDirSize", dir_size.clone()),
+            // One directory holds both the log and the snapshots.
+            ("dataLogDir", data_dir),
+            ("dataLogSize", dir_size),
+            ("tickTime", self.tick_time.to_string()),
+            ("maxClientCnxns", self.max_client_cnxns.to_string()),
+            ("minSessionTimeout", self.min_session_timeout.to_string()),
+            ("maxSessionTimeout", self.max_session_timeout.to_string()),
+            ("clientPortListenBacklog", "-1".into()),
+            ("serverId", "0".into()),
+            ("clientPortAddress", self.client_addr.ip().to_string()),
+            ("4lw.commands.whitelist", words.join(",")),
+            ("jute.maxbuffer", self.max_buffer.to_string()),
+            (
+                "forceSync",
+                if self.force_sync { "yes" } else { "no" }.into(),
+            ),
+            ("snapCount", self.snap_count.to_string()),
+            ("extendedTypesEnabled", self.ttl_nodes.to_string()),
+            (
+                "autopurge.snapRetainCount",
+                self.snap_retain_count.to_string(),
+            ),
+            ("autopurge.purgeInterval", self.purge_interval.to_string()),
+            ("admin.enableServer", self.admin_addr.is_some().to_string()),
+            (
+                "admin.serverAddress",
+                self.admin_addr
+                    .map_or_else(String::new, |a| a.ip().to_string()),
+            ),
+            (
+                "admin.serverPort",
+                self.admin_addr
+                    .map_or_else(String::new, |a| a.port().to_string()),
+            ),
+            ("metricsProvider.httpAddress", opt(self.metrics_addr)),
+        ]
     }
 
     /// Whether a four-letter word may run.
@@ -172,6 +284,21 @@ impl Config {
         let t = requested.clamp(self.min_session_timeout, self.max_session_timeout);
         i32::try_from(t).unwrap_or(i32::MAX)
     }
+}
+
+/// Bytes under a directory (ZooKeeper's dataDirSize), 0 if unreadable.
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn yes_no(key: &str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
@@ -200,7 +327,12 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         force_sync,
         super_digest,
         snap_count,
-        ttl_nodes
+        ttl_nodes,
+        admin_server,
+        admin_addr,
+        metrics_addr,
+        snap_retain_count,
+        purge_interval
     );
 }
 
@@ -209,14 +341,10 @@ const INERT_KEYS: &[&str] = &[
     "initLimit",
     "syncLimit",
     "dataLogDir",
-    "autopurge.snapRetainCount",
-    "autopurge.purgeInterval",
-    "admin.enableServer",
-    "admin.serverPort",
-    "admin.serverAddress",
+    "admin.idleTimeout",
+    "admin.commandURL",
     "metricsProvider.className",
-    "metricsProvider.httpPort",
-    "metricsProvider.httpHost",
+    "metricsProvider.exportJvmInfo",
     "standaloneEnabled",
     "reconfigEnabled",
     "preAllocSize",
@@ -245,6 +373,10 @@ fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(
             v.parse()
                 .map_err(|_| ConfigError(format!("{}: {key}={v}: not a number", at())))
         };
+        let port = |v: &str| -> Result<u16, ConfigError> {
+            v.parse()
+                .map_err(|_| ConfigError(format!("{}: {key}={v}: not a port", at())))
+        };
         let a = &mut raw.args;
         match key {
             "tickTime" => a.tick_time = Some(num(&value)?),
@@ -272,6 +404,16 @@ fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(
                 yes_no(key, Some(&value), true)?;
                 a.ttl_nodes = Some(value);
             }
+            "admin.enableServer" => {
+                yes_no(key, Some(&value), true)?;
+                a.admin_server = Some(value);
+            }
+            "admin.serverAddress" => raw.admin_host = Some(value),
+            "admin.serverPort" => raw.admin_port = Some(port(&value)?),
+            "metricsProvider.httpHost" => raw.metrics_host = Some(value),
+            "metricsProvider.httpPort" => raw.metrics_port = Some(port(&value)?),
+            "autopurge.snapRetainCount" => a.snap_retain_count = Some(num(&value)?),
+            "autopurge.purgeInterval" => a.purge_interval = Some(num(&value)?),
             k if INERT_KEYS.contains(&k) || k.starts_with("server.") => {
                 warnings.push(format!(
                     "{}: {k} is accepted but has no effect in Corral yet",

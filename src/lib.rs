@@ -10,9 +10,12 @@
 //!   runs [`tree`]'s deterministic apply and then queues notifications and
 //!   the reply for the connections it holds.
 //! - [`session`] tracks liveness for expiry; [`config`] reads flags and zoo.cfg.
+//! - [`admin`] serves ZooKeeper's AdminServer commands and Prometheus metrics over HTTP.
 
+pub mod admin;
 pub mod config;
 pub mod consensus;
+pub mod metrics;
 pub mod node;
 pub mod server;
 pub mod session;

@@ -219,6 +219,7 @@ impl State {
 
 impl StateMachine for Node {
     fn apply(&self, index: u64, cmds: &[Bytes]) {
+        let started = std::time::Instant::now();
         let mut state = self.lock();
         for raw in cmds {
             match Command::decode(raw) {
@@ -234,6 +235,8 @@ impl StateMachine for Node {
                 Err(e) => error!(index, error = %e, "undecodable command in the log; skipped"),
             }
         }
+        drop(state);
+        crate::metrics::observe_apply(started.elapsed());
     }
 
     fn snapshot(&self) -> Vec<u8> {

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::request::{ConnCtx, Flow};
+use super::stats::ConnHandle;
 use super::{Shared, four_letter, now_ms};
 use crate::node::{Conn, Inflight, Out};
 use crate::tree::{Command, Origin, Txn};
@@ -32,6 +33,8 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, con
 }
 
 async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64) {
+    // Listed in cons/stat/connections from accept on, as ZooKeeper lists them.
+    let counters = Arc::new(shared.stats.open_conn(conn, peer, now_ms()));
     let (rd, mut wr) = socket.into_split();
     let mut frames = FramedRead::new(rd, FrameCodec::new(Role::Server, shared.config.max_buffer));
     let first = tokio::select! {
@@ -42,7 +45,12 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
     let frame = match first {
         Some(Ok(Inbound::Handshake(frame))) => frame,
         Some(Ok(Inbound::FourLetterWord(word))) => {
-            let text = four_letter::answer(&shared, word.word);
+            counters.packet_in(4);
+            let text = four_letter::answer(&shared, word.word, word.mask);
+            shared
+                .stats
+                .bytes_out
+                .fetch_add(text.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let _ = wr.write_all(text.as_bytes()).await;
             let _ = wr.shutdown().await;
             return;
@@ -54,14 +62,11 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         }
         None => return,
     };
-    shared
-        .stats
-        .received
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    counters.packet_in(frame.len() + 4);
 
     let (tx, rx) = mpsc::unbounded_channel();
     let closed = CancellationToken::new();
-    let writer = tokio::spawn(write_loop(wr, rx, closed.clone(), shared.clone()));
+    let writer = tokio::spawn(write_loop(wr, rx, closed.clone(), counters.clone()));
     let inflight = Arc::new(Inflight::default());
 
     let Some((session, timeout)) = handshake(&shared, conn, peer, &frame, &tx, &inflight).await
@@ -73,6 +78,7 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         return;
     };
     tracing::Span::current().record("session", format_args!("{session:#x}"));
+    counters.established(session, timeout);
     debug!(timeout, "session established");
 
     let mut ctx = ConnCtx {
@@ -92,10 +98,15 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         };
         match item {
             Some(Ok(Inbound::Frame(frame))) => {
-                shared
-                    .stats
-                    .received
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // RequestHeader {xid, type} leads every request; an undecodable
+                // one is closed by handle() below, so -1/-1 only labels it.
+                let word = |at: usize| {
+                    frame
+                        .get(at..at + 4)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(-1, i32::from_be_bytes)
+                };
+                counters.request(word(0), word(4), frame.len() + 4);
                 if let Flow::Close = ctx.handle(frame).await {
                     break;
                 }
@@ -231,17 +242,17 @@ async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Out>,
     closed: CancellationToken,
-    shared: Arc<Shared>,
+    counters: Arc<ConnHandle>,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut done = false;
     while !done {
         let Some(first) = rx.recv().await else { break };
-        let mut frames = 0u64;
+        let mut frames: Vec<Bytes> = Vec::new();
         let mut push = |out: Out, buf: &mut BytesMut| match out {
             Out::Frame(f) => {
-                frames += 1;
                 buf.extend_from_slice(&f);
+                frames.push(f);
                 false
             }
             Out::Close => true,
@@ -256,10 +267,7 @@ async fn write_loop(
         if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
             break;
         }
-        shared
-            .stats
-            .sent
-            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
+        counters.sent(frames.iter().map(|f| &f[..]), now_ms());
         buf.clear();
     }
     let _ = wr.shutdown().await;

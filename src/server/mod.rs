@@ -3,10 +3,10 @@
 //! containers and TTL nodes (as txns through the log, like every change).
 
 mod connection;
-mod four_letter;
+pub(crate) mod four_letter;
 mod read;
 pub mod request;
-mod stats;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError};
@@ -31,7 +31,7 @@ pub struct Shared {
     pub config: Config,
     pub node: Arc<Node>,
     pub consensus: Arc<Consensus>,
-    pub stats: Stats,
+    pub stats: Arc<Stats>,
     pub started: Instant,
     next_conn: AtomicU64,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -46,6 +46,11 @@ pub fn now_ms() -> i64 {
 }
 
 impl Shared {
+    /// Cancelled when the server shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// Queue a command nobody waits on (expiry, reaping).
     fn propose_internal(&self, txn: Txn) {
         let cmd = Command {
@@ -66,7 +71,11 @@ impl Shared {
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    /// The admin HTTP servers; aborted at shutdown (an idle keep-alive
+    /// connection must not hold the shutdown up).
+    admin_tasks: Vec<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -105,7 +114,7 @@ impl Server {
             config,
             node,
             consensus: Arc::new(consensus),
-            stats: Stats::default(),
+            stats: Arc::new(Stats::default()),
             started: Instant::now(),
             next_conn: AtomicU64::new(1),
             per_ip: Mutex::new(HashMap::new()),
@@ -116,10 +125,40 @@ impl Server {
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(housekeeping(shared.clone())),
         ];
+        let mut admin_tasks = Vec::new();
+        let mut admin_addr = None;
+        let http = [
+            (shared.config.admin_addr, false, "admin server"),
+            (shared.config.metrics_addr, true, "metrics server"),
+        ];
+        for (addr, metrics_only, what) in http {
+            let Some(addr) = addr else { continue };
+            // As ZooKeeper does when its AdminServer cannot start: log it and
+            // keep serving clients, who matter more than the dashboards.
+            match TcpListener::bind(addr).await.and_then(|l| {
+                let a = l.local_addr()?;
+                Ok((l, a))
+            }) {
+                Ok((l, bound)) => {
+                    info!(addr = %bound, "{what} listening");
+                    if !metrics_only {
+                        admin_addr = Some(bound);
+                    }
+                    admin_tasks.push(tokio::spawn(crate::admin::serve(
+                        shared.clone(),
+                        l,
+                        metrics_only,
+                    )));
+                }
+                Err(e) => error!(%addr, error = %e, "{what} not started; still serving clients"),
+            }
+        }
         Ok(Server {
             shared,
             local_addr,
+            admin_addr,
             tasks,
+            admin_tasks,
         })
     }
 
@@ -127,10 +166,18 @@ impl Server {
         self.local_addr
     }
 
+    /// Where the admin HTTP server listens, if it started.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
     /// Stop accepting, close connections (sessions survive, to be resumed
     /// after a restart), and stop storage cleanly.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
+        for t in self.admin_tasks {
+            t.abort();
+        }
         for t in self.tasks {
             let _ = t.await;
         }

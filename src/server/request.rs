@@ -196,18 +196,17 @@ impl ConnCtx {
                     None => Flow::Close,
                 };
                 drop(state);
-                self.shared.stats.record_latency(started.elapsed());
                 return flow;
             }
         };
-        self.propose(xid, txn, started);
+        self.propose(xid, txn);
         Flow::Continue
     }
 
     /// Send a write to the log. Its reply is queued by apply; here only a
     /// failure to get it logged is handled, by closing the connection so the
     /// client retries (never by answering for a write that may yet apply).
-    fn propose(&self, xid: i32, txn: Txn, started: Instant) {
+    fn propose(&self, xid: i32, txn: Txn) {
         let cmd = Command {
             origin: Origin {
                 node: self.shared.node.id(),
@@ -219,10 +218,11 @@ impl ConnCtx {
         };
         self.inflight.begin();
         let fut = self.shared.consensus.submit(cmd.encode());
-        let (inflight, tx, shared) = (self.inflight.clone(), self.tx.clone(), self.shared.clone());
+        let (inflight, tx) = (self.inflight.clone(), self.tx.clone());
         tokio::spawn(async move {
             match fut.await {
-                Ok(()) => shared.stats.record_latency(started.elapsed()),
+                // Latency is recorded when the reply is written (stats.rs).
+                Ok(()) => {}
                 Err(e) => {
                     warn!(error = %e, "write not logged; closing connection");
                     inflight.end();

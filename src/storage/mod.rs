@@ -98,7 +98,11 @@ impl RaftDb {
         for (index, value) in entries {
             batch.insert(&self.log, index_key(*index), value.as_slice());
         }
+        let started = std::time::Instant::now();
         batch.commit()?;
+        if sync {
+            crate::metrics::observe_fsync(started.elapsed());
+        }
         Ok(())
     }
 

@@ -92,7 +92,13 @@ impl Tree {
             Znode::new(Some(bytes::Bytes::new()), open, 0, 0, 0),
         );
         // ZooKeeper sets the config node's ACL with version -1, which leaves aversion at -1.
-        let mut config = Znode::new(Some(bytes::Bytes::new()), acls.intern(Acl::read_unsafe()), 0, 0, 0);
+        let mut config = Znode::new(
+            Some(bytes::Bytes::new()),
+            acls.intern(Acl::read_unsafe()),
+            0,
+            0,
+            0,
+        );
         config.aversion = -1;
         nodes.insert(CONFIG.to_string(), config);
         Tree {

@@ -56,6 +56,8 @@ impl Server {
             .arg("--data-dir")
             .arg(self.dir.join("data"))
             .args(&self.args)
+            // Keep tests off the admin default (8080): a free port unless the test picks one.
+            .args(admin_default(&self.args))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -123,6 +125,46 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+fn admin_default(args: &[String]) -> Vec<&'static str> {
+    if args
+        .iter()
+        .any(|a| a == "--admin-addr" || a == "--admin-server")
+    {
+        vec![]
+    } else {
+        vec!["--admin-addr", "127.0.0.1:0"]
+    }
+}
+
+/// A free loopback port (another process may take it before it is used).
+pub fn free_loopback_port() -> u16 {
+    free_port()
+}
+
+/// A plain HTTP/1.1 GET: (status, content type, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let ctype = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Some((status, ctype, body.to_string()))
 }
 
 /// Send a four-letter word, return the whole answer.
