@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test Corral has, from a fresh clone: formatting, lints, the Rust
 # suites (unit, property, golden bytes, robustness, tree scenarios, consensus,
-# end-to-end against the binary), then real third-party clients against a
-# release build: kazoo's own test suite, Curator recipes, zkCli and cli_mt.
+# end-to-end and operator surface against the binary), then real third-party
+# clients against a release build (kazoo's own test suite, Curator recipes,
+# zkCli, cli_mt, monitoring consumers), then the differential run against
+# Apache ZooKeeper.
 # Installs what it needs (Debian packages, a Python venv) on first run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,5 +37,8 @@ echo "== ops: monitoring consumers read Corral"
 compat/.venv/bin/python compat/ops/consumers.py 127.0.0.1 "$port" "$aport" || failed=$((failed + 1))
 compat/ops/zktop.sh "127.0.0.1:$port" || failed=$((failed + 1))
 
-echo "compat: $((6 - failed)) passed, $failed failed"
+echo "== diff: the same seeded requests to Apache ZooKeeper and Corral, every answer compared"
+compat/diff/run.sh || failed=$((failed + 1))
+
+echo "compat: $((7 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -925,3 +925,52 @@ async fn containers_and_ttl_nodes_are_reaped() {
         "a container that never had children stays"
     );
 }
+
+/// A recursive watch tells nothing about nodes the watcher may not read
+/// (ZooKeeper's fix for CVE-2024-23944); a watcher that may read is told.
+#[tokio::test]
+async fn watch_events_respect_read_acls() {
+    let (_d, server) = start(&[]);
+    let alice = client(&server).await;
+    alice.auth("digest", b"alice:secret").await.unwrap();
+    let outsider = client(&server).await;
+    let mut outsider_watch = outsider
+        .watch("/", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let mut alice_watch = alice
+        .watch("/", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let mine = [zk::Acl::new(zk::Permission::ALL, zk::AuthId::authed())];
+    alice
+        .create(
+            "/private",
+            b"",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&mine)),
+        )
+        .await
+        .unwrap();
+    alice.delete("/private", None).await.unwrap();
+    // Then a public node, which both may see.
+    alice.create("/public", b"", &opts()).await.unwrap();
+
+    let e = alice_watch.changed().await;
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (zk::EventType::NodeCreated, "/private")
+    );
+    let e = alice_watch.changed().await;
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (zk::EventType::NodeDeleted, "/private")
+    );
+    let e = tokio::time::timeout(Duration::from_secs(5), outsider_watch.changed())
+        .await
+        .expect("an event");
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (zk::EventType::NodeCreated, "/public"),
+        "the outsider must not hear of /private"
+    );
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use corral::tree::{
-    Applied, Change, Command, Origin, Outcome, Tree, Txn, WriteOp, WriteResult, acl,
+    Applied, ChangeKind, Command, Origin, Outcome, Tree, Txn, WriteOp, WriteResult, acl,
 };
 use jute::{Acl, ErrorCode, Id, OpCode, OpResult, Stat};
 
@@ -81,7 +81,11 @@ impl Runner {
     }
 
     fn run(&mut self, cmd: &str) -> String {
-        let words: Vec<&str> = cmd.split_whitespace().collect();
+        // `""` stands for the empty path.
+        let words: Vec<&str> = cmd
+            .split_whitespace()
+            .map(|w| if w == "\"\"" { "" } else { w })
+            .collect();
         let (opts, args): (Vec<&str>, Vec<&str>) = words[1..].iter().partition(|w| w.contains('='));
         let opt = |k: &str| {
             opts.iter()
@@ -239,13 +243,13 @@ impl Runner {
             Outcome::SessionCreated { .. } => {}
         }
         for c in &a.changes {
-            let (kind, p) = match c {
-                Change::Created(p) => ("created", p),
-                Change::Deleted(p) => ("deleted", p),
-                Change::DataChanged(p) => ("data", p),
-                Change::ChildrenChanged(p) => ("children", p),
+            let kind = match c.kind {
+                ChangeKind::Created => "created",
+                ChangeKind::Deleted => "deleted",
+                ChangeKind::DataChanged => "data",
+                ChangeKind::ChildrenChanged => "children",
             };
-            line(out, format!("  change {kind} {p}"));
+            line(out, format!("  change {kind} {}", c.path));
         }
     }
 
@@ -307,7 +311,12 @@ fn parse_op(s: &str) -> WriteOp {
                 data: data.unwrap_or_else(|| Some(Bytes::new())),
                 acl: opt("acl").map_or_else(Acl::open_unsafe, parse_acl),
                 flags,
-                ttl: opt("ttl").map_or(0, |t| t.parse().expect("ttl")),
+                // Only createTTL carries a TTL; the others send none (-1).
+                ttl: if op == OpCode::CreateTtl {
+                    opt("ttl").map_or(0, |t| t.parse().expect("ttl"))
+                } else {
+                    -1
+                },
             }
         }
         "delete" => WriteOp::Delete { path, version },

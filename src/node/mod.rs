@@ -71,6 +71,9 @@ pub struct Conn {
     pub inflight: Arc<Inflight>,
     /// The client's address, for four-letter-word listings.
     pub peer: String,
+    /// Identities the connection has proven: a notification is delivered
+    /// only if they may read the changed node.
+    pub auth: Vec<jute::Id>,
 }
 
 /// A session granted by apply, for the connection that asked for it.
@@ -157,9 +160,17 @@ impl State {
         // Notifications first: they must reach clients before anything that shows the change.
         for change in &applied.changes {
             for fired in self.watches.trigger(change) {
-                let reply =
-                    jute::Reply::notification(zxid, WatcherEvent::new(fired.event, fired.path));
-                self.send(fired.conn, frame_bytes(&reply));
+                // As in ZooKeeper since CVE-2024-23944: a watch fires (and a
+                // one-shot one is used up) but says nothing to a connection
+                // that may not read the node, e.g. a child under a recursive watch.
+                let readable = self.conns.get(&fired.conn).is_some_and(|c| {
+                    crate::tree::acl::allowed(&change.acl, &c.auth, jute::perms::READ)
+                });
+                if readable {
+                    let reply =
+                        jute::Reply::notification(zxid, WatcherEvent::new(fired.event, fired.path));
+                    self.send(fired.conn, frame_bytes(&reply));
+                }
             }
         }
         let mine = cmd.origin.node == node && node != 0;

@@ -173,6 +173,7 @@ async fn handshake(
             tx: tx.clone(),
             inflight: inflight.clone(),
             peer: peer.to_string(),
+            auth: vec![Id::new("ip", peer.ip().to_string())],
         };
         if req.session_id != 0 {
             let valid = state.tree.session(req.session_id).is_some_and(|s| {

@@ -111,8 +111,12 @@ impl Reader<'_> {
                 }
                 None => fail(ErrorCode::MarshallingError),
             },
+            // An unknown watcher type, or a path ZooKeeper's watch manager
+            // cannot walk (relative; "" is its alias of the root), fails there
+            // as MarshallingError.
             Request::CheckWatches(r) | Request::RemoveWatches(r)
-                if WatcherType::from_code(r.watcher_type).is_none() =>
+                if WatcherType::from_code(r.watcher_type).is_none()
+                    || !(r.path.is_empty() || r.path.starts_with('/')) =>
             {
                 fail(ErrorCode::MarshallingError)
             }

@@ -79,7 +79,8 @@ impl ConnCtx {
             data: r.data,
             acl: r.acl,
             flags: r.flags,
-            ttl: 0,
+            // No TTL in the request: ZooKeeper treats it as -1.
+            ttl: -1,
         };
         let create_ttl = |r: jute::CreateTtlRequest| WriteOp::Create {
             op: OpCode::CreateTtl,
@@ -248,6 +249,10 @@ impl ConnCtx {
                 let id = Id::new("digest", id);
                 if !self.auth.contains(&id) {
                     self.auth.push(id);
+                }
+                // The node checks these before delivering notifications.
+                if let Some(c) = self.shared.node.lock().conns.get_mut(&self.conn) {
+                    c.auth = self.auth.clone();
                 }
                 let mut reply = self.header(xid, ErrorCode::Ok);
                 reply.header.zxid = 0;

@@ -5,7 +5,7 @@ use jute::{CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
 
 use super::acl;
 use super::path;
-use super::txn::{Applied, Change, Command, Outcome, Txn, WriteOp, WriteResult};
+use super::txn::{Applied, Change, ChangeKind, Command, Outcome, Txn, WriteOp, WriteResult};
 use super::znode::{CONTAINER_OWNER, Kind, MAX_TTL, Znode};
 use super::{SessionRecord, Tree};
 
@@ -81,10 +81,14 @@ impl Tree {
                     zxid,
                     time: cmd.time,
                 };
-                if self.sessions.contains_key(session) {
-                    Outcome::Multi(self.apply_multi(ops, &ctx, &mut changes))
-                } else {
+                if !self.sessions.contains_key(session) {
                     Outcome::Write(Err(ErrorCode::SessionExpired))
+                } else {
+                    match self.apply_multi(ops, &ctx, &mut changes) {
+                        Ok(results) => Outcome::Multi(results),
+                        // The whole request failed: no per-op results.
+                        Err(e) => Outcome::Write(Err(e)),
+                    }
                 }
             }
             Txn::Reap { path } => Outcome::Reaped(self.reap(path, zxid, cmd.time, &mut changes)),
@@ -112,15 +116,25 @@ impl Tree {
     }
 
     /// Run a multi's ops in order; on the first failure put everything back.
+    /// `Err` is a failure of the whole request (ZooKeeper cannot process an
+    /// op it rebuilt as createTTL without a TTL record; it finds out only
+    /// when it reaches that op).
     fn apply_multi(
         &mut self,
         ops: &[WriteOp],
         ctx: &Ctx,
         changes: &mut Vec<Change>,
-    ) -> Vec<OpResult> {
+    ) -> Result<Vec<OpResult>, ErrorCode> {
         let mut undo = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
+            if unreadable_in_multi(op) {
+                self.rollback(undo);
+                changes.clear();
+                return Err(ErrorCode::MarshallingError);
+            }
+            let rebuilt = rebuild_in_multi(op);
+            let op = rebuilt.as_ref().unwrap_or(op);
             let outcome = match op {
                 // setACL cannot be part of a multi.
                 WriteOp::SetAcl { .. } => Err(ErrorCode::BadArguments),
@@ -137,11 +151,11 @@ impl Tree {
                     failed.extend((i + 1..ops.len()).map(|_| OpResult::Error {
                         err: ErrorCode::RuntimeInconsistency.code(),
                     }));
-                    return failed;
+                    return Ok(failed);
                 }
             }
         }
-        results
+        Ok(results)
     }
 
     fn rollback(&mut self, undo: Vec<Undo>) {
@@ -214,7 +228,11 @@ impl Tree {
                 node.mtime = ctx.time;
                 node.version = node.version.wrapping_add(1);
                 let stat = node.stat();
-                changes.push(Change::DataChanged(path.clone()));
+                changes.push(Change {
+                    kind: ChangeKind::DataChanged,
+                    path: path.clone(),
+                    acl: node.acl.clone(),
+                });
                 Ok(WriteResult::DataSet(stat))
             }
             WriteOp::SetAcl { path, acl, version } => {
@@ -254,15 +272,17 @@ impl Tree {
         changes: &mut Vec<Change>,
         mut undo: Option<&mut Vec<Undo>>,
     ) -> OpOutcome {
+        // The node's kind comes from the flags alone, whatever the op code
+        // (ZooKeeper creates a container from a plain create with flags 4).
+        // Only a TTL must match: `ttl` is negative when the request had none,
+        // and EphemeralType.validateTTL wants one exactly for the TTL modes.
         let mode = CreateMode::from_code(flags).ok_or(ErrorCode::BadArguments)?;
-        // The op code and the mode must agree (ZooKeeper's validateCreateRequest).
         let ttl_ok = if mode.is_ttl() {
-            op == OpCode::CreateTtl && ttl > 0 && ttl <= MAX_TTL
+            ttl > 0 && ttl <= MAX_TTL
         } else {
-            op != OpCode::CreateTtl
+            ttl < 0
         };
-        let container_ok = (mode == CreateMode::Container) == (op == OpCode::CreateContainer);
-        if !ttl_ok || !container_ok {
+        if !ttl_ok {
             return Err(ErrorCode::BadArguments);
         }
         // validatePathForCreate: only the slash and NUL; the full check comes
@@ -292,26 +312,29 @@ impl Tree {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
 
-        let owner = if mode.is_ephemeral() {
-            ctx.session
-        } else if mode == CreateMode::Container {
-            CONTAINER_OWNER
-        } else if mode.is_ttl() {
-            Znode::ttl_owner(ttl)
-        } else {
-            0
+        // What the node is follows ZooKeeper's choice of txn: the op code
+        // decides container and TTL (createContainer makes a container whatever
+        // the flags), the flags decide ephemeral and sequential. A plain create
+        // with container flags makes a persistent node.
+        let owner = match op {
+            OpCode::CreateContainer => CONTAINER_OWNER,
+            OpCode::CreateTtl if mode.is_ttl() => Znode::ttl_owner(ttl),
+            _ if mode.is_ephemeral() => ctx.session,
+            _ => 0,
         };
+        let ephemeral = owner == ctx.session && owner != 0;
         self.save(&mut undo, &parent_path);
         self.save(&mut undo, &path);
+        let acl = self.intern(acl);
         let parent = self.nodes.get_mut(&parent_path).ok_or(ErrorCode::NoNode)?;
         parent.cversion = parent.cversion.wrapping_add(1);
         parent.pzxid = ctx.zxid;
         parent.children.insert(path::name(&path).to_string());
-        let acl = self.intern(acl);
-        let node = Znode::new(data.clone(), acl, ctx.zxid, ctx.time, owner);
+        let parent_acl = parent.acl.clone();
+        let node = Znode::new(data.clone(), acl.clone(), ctx.zxid, ctx.time, owner);
         let stat = node.stat();
         self.nodes.insert(path.clone(), node);
-        if mode.is_ephemeral() {
+        if ephemeral {
             if let Some(s) = self.sessions.get_mut(&ctx.session) {
                 s.ephemerals.insert(path.clone());
             }
@@ -319,14 +342,22 @@ impl Tree {
                 u.push(Undo::Ephemeral(ctx.session, path.clone(), true));
             }
         }
-        if owner == CONTAINER_OWNER || mode.is_ttl() {
+        if matches!(Kind::of(owner), Kind::Container | Kind::Ttl(_)) {
             self.reapable.insert(path.clone());
             if let Some(u) = undo {
                 u.push(Undo::Reapable(path.clone(), true));
             }
         }
-        changes.push(Change::Created(path.clone()));
-        changes.push(Change::ChildrenChanged(parent_path));
+        changes.push(Change {
+            kind: ChangeKind::Created,
+            path: path.clone(),
+            acl,
+        });
+        changes.push(Change {
+            kind: ChangeKind::ChildrenChanged,
+            path: parent_path,
+            acl: parent_acl,
+        });
         Ok(WriteResult::Created { op, path, stat })
     }
 
@@ -375,9 +406,11 @@ impl Tree {
         };
         // The stored cversion counts creations; the deletion shows through
         // the child count (see Znode::stat).
+        let mut parent_acl = node.acl.clone();
         if let Some(parent) = self.nodes.get_mut(&parent_path) {
             parent.children.remove(path::name(path));
             parent.pzxid = zxid;
+            parent_acl = parent.acl.clone();
         }
         if let Kind::Ephemeral(session) = node.kind() {
             if let Some(s) = self.sessions.get_mut(&session) {
@@ -392,8 +425,16 @@ impl Tree {
         {
             u.push(Undo::Reapable(path.to_string(), false));
         }
-        changes.push(Change::Deleted(path.to_string()));
-        changes.push(Change::ChildrenChanged(parent_path));
+        changes.push(Change {
+            kind: ChangeKind::Deleted,
+            path: path.to_string(),
+            acl: node.acl.clone(),
+        });
+        changes.push(Change {
+            kind: ChangeKind::ChildrenChanged,
+            path: parent_path,
+            acl: parent_acl,
+        });
     }
 
     fn reap(
@@ -413,6 +454,46 @@ impl Tree {
         self.remove_node(path, zxid, changes, None);
         Ok(path.to_string())
     }
+}
+
+/// A create inside a multi with TTL flags but not createTTL: ZooKeeper
+/// rebuilds it as a createTTL op without a TTL record and cannot read the
+/// multi. (Unknown flags are read as persistent and fail later, per op.)
+fn unreadable_in_multi(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::Create { op, flags, .. } => {
+            CreateMode::from_code(*flags).is_some_and(CreateMode::is_ttl)
+                && *op != OpCode::CreateTtl
+        }
+        _ => false,
+    }
+}
+
+/// ZooKeeper rebuilds a multi's creates from their flags alone: container
+/// flags make a createContainer, other flags a plain create (create2 stays
+/// create2, so its result keeps its Stat); a createTTL's TTL and a
+/// createContainer's container-ness are dropped. Unknown flags are left for
+/// the create itself to refuse.
+fn rebuild_in_multi(op: &WriteOp) -> Option<WriteOp> {
+    let WriteOp::Create {
+        op: code, flags, ..
+    } = op
+    else {
+        return None;
+    };
+    let mode = CreateMode::from_code(*flags)?;
+    let rebuilt_code = match mode {
+        m if m.is_ttl() => return None,
+        CreateMode::Container => OpCode::CreateContainer,
+        _ if *code == OpCode::Create2 => OpCode::Create2,
+        _ => OpCode::Create,
+    };
+    let mut rebuilt = op.clone();
+    if let WriteOp::Create { op, ttl, .. } = &mut rebuilt {
+        *op = rebuilt_code;
+        *ttl = -1;
+    }
+    Some(rebuilt)
 }
 
 fn valid(path: &str) -> Result<(), ErrorCode> {

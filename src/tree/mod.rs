@@ -17,7 +17,7 @@ use std::sync::Arc;
 use jute::Acl;
 use serde::{Deserialize, Serialize};
 
-pub use txn::{Applied, Change, Command, Origin, Outcome, Txn, WriteOp, WriteResult};
+pub use txn::{Applied, Change, ChangeKind, Command, Origin, Outcome, Txn, WriteOp, WriteResult};
 pub use znode::{Kind, Znode};
 
 /// A session as every replica knows it.

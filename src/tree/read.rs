@@ -9,8 +9,13 @@ use super::acl;
 use super::znode::Znode;
 
 impl Tree {
+    /// ZooKeeper's data tree also files the root under "", so reads of "" see it.
+    fn lookup(&self, path: &str) -> Option<&Znode> {
+        self.nodes.get(if path.is_empty() { "/" } else { path })
+    }
+
     fn readable(&self, path: &str, auth: &[Id], perm: i32) -> Result<&Znode, ErrorCode> {
-        let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        let node = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         if acl::allowed(&node.acl, auth, perm) {
             Ok(node)
         } else {
@@ -28,10 +33,7 @@ impl Tree {
         if path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        self.nodes
-            .get(path)
-            .map(Znode::stat)
-            .ok_or(ErrorCode::NoNode)
+        self.lookup(path).map(Znode::stat).ok_or(ErrorCode::NoNode)
     }
 
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
@@ -72,9 +74,13 @@ impl Tree {
         }
     }
 
-    /// Every node below `path` (not `path` itself).
+    /// Every node below `path` (not `path` itself). ZooKeeper counts "" by
+    /// prefix "/", which takes in the root as well.
     pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;
+        if path.is_empty() {
+            return Ok(i32::try_from(self.nodes.len()).unwrap_or(i32::MAX));
+        }
         let mut count: i64 = 0;
         let mut stack: Vec<(String, &Znode)> = vec![(path.to_string(), node)];
         while let Some((p, n)) = stack.pop() {

@@ -2,6 +2,8 @@
 //! replica needs to apply a txn identically is inside it: the leader's clock,
 //! the new session's password, the requester's authenticated identities.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use jute::{Acl, CreateMode, ErrorCode, Id, OpCode, OpResult, Stat};
 use serde::{Deserialize, Serialize};
@@ -121,11 +123,20 @@ pub enum WriteResult {
 
 /// A change to the tree that watches may care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Created(String),
-    Deleted(String),
-    DataChanged(String),
-    ChildrenChanged(String),
+pub struct Change {
+    pub kind: ChangeKind,
+    pub path: String,
+    /// The ACL of the node at `path` (as it was, for a deleted node): a watcher
+    /// is told only if it may read that node (ZooKeeper's fix for CVE-2024-23944).
+    pub acl: Arc<[Acl]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Deleted,
+    DataChanged,
+    ChildrenChanged,
 }
 
 impl WriteOp {

@@ -44,6 +44,17 @@ pub enum Kind {
     Ttl(i64),
 }
 
+impl Kind {
+    pub fn of(owner: i64) -> Kind {
+        match owner {
+            0 => Kind::Persistent,
+            CONTAINER_OWNER => Kind::Container,
+            o if o & TTL_MARK == TTL_MARK => Kind::Ttl(o & !TTL_MARK),
+            o => Kind::Ephemeral(o),
+        }
+    }
+}
+
 impl Znode {
     pub fn new(data: Option<Bytes>, acl: Arc<[Acl]>, zxid: i64, time: i64, owner: i64) -> Self {
         Znode {
@@ -63,12 +74,7 @@ impl Znode {
     }
 
     pub fn kind(&self) -> Kind {
-        match self.owner {
-            0 => Kind::Persistent,
-            CONTAINER_OWNER => Kind::Container,
-            o if o & TTL_MARK == TTL_MARK => Kind::Ttl(o & !TTL_MARK),
-            o => Kind::Ephemeral(o),
-        }
+        Kind::of(self.owner)
     }
 
     pub fn ttl_owner(ttl: i64) -> i64 {

@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use jute::{EventType, WatcherType};
 
-use crate::tree::Change;
 use crate::tree::path;
+use crate::tree::{Change, ChangeKind};
 
 /// A connection on this node.
 pub type ConnId = u64;
@@ -206,11 +206,12 @@ impl Watches {
 
     /// The notifications a tree change causes, removing the one-shot watches it fires.
     pub fn trigger(&mut self, change: &Change) -> Vec<Fired> {
-        let (event, path, one_shot): (EventType, &str, &[Kind]) = match change {
-            Change::Created(p) => (EventType::NodeCreated, p, &[Kind::Data]),
-            Change::Deleted(p) => (EventType::NodeDeleted, p, &[Kind::Data, Kind::Child]),
-            Change::DataChanged(p) => (EventType::NodeDataChanged, p, &[Kind::Data]),
-            Change::ChildrenChanged(p) => (EventType::NodeChildrenChanged, p, &[Kind::Child]),
+        let path = change.path.as_str();
+        let (event, one_shot): (EventType, &[Kind]) = match change.kind {
+            ChangeKind::Created => (EventType::NodeCreated, &[Kind::Data]),
+            ChangeKind::Deleted => (EventType::NodeDeleted, &[Kind::Data, Kind::Child]),
+            ChangeKind::DataChanged => (EventType::NodeDataChanged, &[Kind::Data]),
+            ChangeKind::ChildrenChanged => (EventType::NodeChildrenChanged, &[Kind::Child]),
         };
         let mut conns = BTreeSet::new();
         for kind in one_shot {
@@ -218,7 +219,7 @@ impl Watches {
         }
         conns.extend(self.holders(Kind::Persistent, path));
         // Recursive watches see the node events below them, never child-list events.
-        if !matches!(change, Change::ChildrenChanged(_)) {
+        if change.kind != ChangeKind::ChildrenChanged {
             conns.extend(self.recursive_holders(path));
         }
         conns
@@ -236,6 +237,14 @@ impl Watches {
 mod tests {
     use super::*;
 
+    fn ch(kind: ChangeKind, path: &str) -> Change {
+        Change {
+            kind,
+            path: path.into(),
+            acl: jute::Acl::open_unsafe().into(),
+        }
+    }
+
     fn fired(w: &mut Watches, c: Change) -> Vec<(ConnId, EventType)> {
         w.trigger(&c)
             .into_iter()
@@ -249,12 +258,12 @@ mod tests {
         w.add(1, Kind::Data, "/a");
         w.add(2, Kind::Child, "/a");
         assert_eq!(
-            fired(&mut w, Change::DataChanged("/a".into())),
+            fired(&mut w, ch(ChangeKind::DataChanged, "/a")),
             vec![(1, EventType::NodeDataChanged)]
         );
-        assert_eq!(fired(&mut w, Change::DataChanged("/a".into())), vec![]);
+        assert_eq!(fired(&mut w, ch(ChangeKind::DataChanged, "/a")), vec![]);
         assert_eq!(
-            fired(&mut w, Change::ChildrenChanged("/a".into())),
+            fired(&mut w, ch(ChangeKind::ChildrenChanged, "/a")),
             vec![(2, EventType::NodeChildrenChanged)]
         );
         assert_eq!(w.count(), 0);
@@ -267,7 +276,7 @@ mod tests {
         w.add(1, Kind::Child, "/a");
         w.add(2, Kind::Child, "/a");
         assert_eq!(
-            fired(&mut w, Change::Deleted("/a".into())),
+            fired(&mut w, ch(ChangeKind::Deleted, "/a")),
             vec![(1, EventType::NodeDeleted), (2, EventType::NodeDeleted)]
         );
     }
@@ -278,15 +287,15 @@ mod tests {
         w.add(1, Kind::Persistent, "/a");
         w.add(2, Kind::Recursive, "/a");
         assert_eq!(
-            fired(&mut w, Change::ChildrenChanged("/a".into())),
+            fired(&mut w, ch(ChangeKind::ChildrenChanged, "/a")),
             vec![(1, EventType::NodeChildrenChanged)]
         );
-        let deep = w.trigger(&Change::Created("/a/b/c".into()));
+        let deep = w.trigger(&ch(ChangeKind::Created, "/a/b/c"));
         assert_eq!(deep.len(), 1);
         assert_eq!((deep[0].conn, deep[0].path.as_str()), (2, "/a/b/c"));
-        assert_eq!(fired(&mut w, Change::DataChanged("/a".into())).len(), 2);
+        assert_eq!(fired(&mut w, ch(ChangeKind::DataChanged, "/a")).len(), 2);
         assert_eq!(
-            fired(&mut w, Change::DataChanged("/a".into())).len(),
+            fired(&mut w, ch(ChangeKind::DataChanged, "/a")).len(),
             2,
             "persistent watches stay"
         );
@@ -298,6 +307,6 @@ mod tests {
         assert!(w.check(2, WatcherType::Any, "/a"));
         w.remove_conn(2);
         assert_eq!(w.count(), 0);
-        assert!(fired(&mut w, Change::Created("/a/x".into())).is_empty());
+        assert!(fired(&mut w, ch(ChangeKind::Created, "/a/x")).is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! (so each session's notifications so far have arrived), then the answers
 //! and events are compared.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -34,6 +34,7 @@ pub const RULES: &[&str] = &[
     "notification-zxid",
     "checkwatches-other-session",
     "remove-persistent-by-type",
+    "watch-mode-overlap",
 ];
 
 impl Allow {
@@ -114,6 +115,9 @@ pub struct Engine {
     maps: Maps,
     used: Vec<bool>,
     containers: Vec<String>,
+    /// Per slot: paths the tester gave one-shot watches and paths it gave
+    /// persistent ones (an over-approximation: cleared when the connection goes).
+    watched: Vec<(BTreeSet<String>, BTreeSet<String>)>,
     /// How often each allow rule was applied.
     pub allowed_hits: BTreeMap<String, usize>,
 }
@@ -218,6 +222,7 @@ impl Engine {
             maps: Maps::default(),
             used: vec![false; 16],
             containers: vec![],
+            watched: vec![Default::default(); 16],
             allowed_hits: BTreeMap::new(),
         })
     }
@@ -591,7 +596,13 @@ impl Engine {
             conn::Answer::Reply(r) => {
                 out.err = Some(r.header.err);
                 out.push("err", Atom::I(r.header.err.into()));
-                out.push("zxid", Atom::Zxid(r.header.zxid));
+                // A read's header carries the server's last zxid, which
+                // background txns (expiries, reaping, on each server's own
+                // timers) move: only writes' zxids go through the mapping.
+                // Stat zxids of reads are still compared.
+                if act.is_write() {
+                    out.push("zxid", Atom::Zxid(r.header.zxid));
+                }
                 if let Some(body) = &r.body {
                     self.response(&mut out, body, fold);
                 }
@@ -797,8 +808,12 @@ impl Engine {
                     for (si, m) in main.iter_mut().enumerate() {
                         *m = self.exec(si, op.slot, act, fold);
                     }
-                    rule = self.allowed_rule(act, &main[0], &main[1]);
+                    rule = self
+                        .allowed_rule(act, &main[0], &main[1])
+                        .or_else(|| self.watch_overlap(op.slot, act));
+                    self.note_watch(op.slot, act);
                     if let Some(r) = rule {
+                        self.watched[op.slot] = Default::default();
                         // The reference closes the connection here; make both sides lose it.
                         for side in self.sides.iter_mut() {
                             if let Some(s) = side.slots[op.slot].as_mut() {
@@ -863,6 +878,45 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// ZooKeeper 3.8 keeps one watch mode per connection and path, so a
+    /// one-shot and a persistent watch on the same path by the same session
+    /// clobber each other (ZOOKEEPER-4466, fixed in 3.9; Corral keeps both).
+    /// When an op is about to create that overlap, the op is compared as
+    /// usual and then both connections are dropped, clearing the watches.
+    fn watch_overlap(&self, slot: usize, act: &Act) -> Option<&'static str> {
+        if !self.cfg.allow.has("watch-mode-overlap") {
+            return None;
+        }
+        let (one_shot, persistent) = &self.watched[slot];
+        let overlap = match act {
+            Act::Exists { path, watch: true }
+            | Act::Get { path, watch: true }
+            | Act::Children { path, watch: true }
+            | Act::Children2 { path, watch: true } => persistent.contains(path),
+            Act::AddWatch { path, .. } => one_shot.contains(path),
+            _ => false,
+        };
+        overlap.then_some("watch-mode-overlap")
+    }
+
+    /// Remember which watches an op may have set.
+    fn note_watch(&mut self, slot: usize, act: &Act) {
+        let (one_shot, persistent) = &mut self.watched[slot];
+        match act {
+            Act::Exists { path, watch: true }
+            | Act::Get { path, watch: true }
+            | Act::Children { path, watch: true }
+            | Act::Children2 { path, watch: true } => {
+                one_shot.insert(path.clone());
+            }
+            Act::AddWatch { path, .. } => {
+                persistent.insert(path.clone());
+            }
+            Act::Close => self.watched[slot] = Default::default(),
+            _ => {}
+        }
     }
 
     /// Whether ZooKeeper's answer is a listed, intended 3.8-vs-3.9 difference.
