@@ -531,3 +531,65 @@ fn multi_result(r: WriteResult) -> OpResult {
         WriteResult::AclSet(_) | WriteResult::Checked => OpResult::Check,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::txn::Origin;
+
+    fn cmd(txn: Txn) -> Command {
+        Command {
+            origin: Origin::default(),
+            time: 1,
+            txn,
+        }
+    }
+
+    fn create(tree: &mut Tree, session: i64, path: &str, flags: i32) -> Outcome {
+        let op = WriteOp::Create {
+            op: OpCode::Create,
+            path: path.into(),
+            data: None,
+            acl: jute::Acl::open_unsafe(),
+            flags,
+            ttl: -1,
+        };
+        tree.apply(&cmd(Txn::Write {
+            session,
+            auth: vec![],
+            op,
+        }))
+        .outcome
+    }
+
+    /// The sequential suffix is the parent's creation counter as `%010d`;
+    /// like ZooKeeper's Java int it wraps past 2^31-1 to a negative number
+    /// (a state no client can reach in a test run: 2^31 creates).
+    #[test]
+    fn sequential_counter_at_the_top_of_i32() {
+        let mut tree = Tree::new();
+        let Outcome::SessionCreated { session, .. } = tree
+            .apply(&cmd(Txn::CreateSession {
+                timeout: 30_000,
+                passwd: [0; 16],
+            }))
+            .outcome
+        else {
+            panic!("no session");
+        };
+        create(&mut tree, session, "/p", 0);
+        if let Some(p) = tree.nodes.get_mut("/p") {
+            p.cversion = i32::MAX - 1;
+        }
+        let names: Vec<String> = (0..3)
+            .map(|_| match create(&mut tree, session, "/p/s-", 2) {
+                Outcome::Write(Ok(WriteResult::Created { path, .. })) => path,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["/p/s-2147483646", "/p/s-2147483647", "/p/s--2147483648"]
+        );
+    }
+}
