@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ZK_TICK_TIME=$tick ZK_CONTAINER_CHECK_MS=100 "$here/zk-start.sh" "$zk_port" "$dir/zk" >/dev/null
+ZK_TICK_TIME=$tick ZK_CONTAINER_CHECK_MS=100 "$here/../zk/start.sh" "$zk_port" "$dir/zk" >/dev/null
 CORRAL_ARGS="--tick-time $tick" "$root/compat/corral/ctl.sh" "$corral_port" "$dir/corral" start
 
 set +e

@@ -2,6 +2,9 @@
 # start.sh PORT DATADIR — run a real Apache ZooKeeper 3.8 (Debian) standalone on 127.0.0.1:PORT.
 # Data and logs live in DATADIR (re-using it keeps znodes and sessions: that is how restarts work).
 # Prints the server pid once `ruok` answers `imok`.
+# Env: ZK_TICK_TIME (ms, default 2000), ZK_CONTAINER_CHECK_MS (container/TTL reaper
+# interval, default ZooKeeper's 60000), ZK_ADMIN_PORT (enables the AdminServer on
+# 127.0.0.1:ZK_ADMIN_PORT, so /commands JSON can be compared).
 set -euo pipefail
 port="${1:?usage: start.sh PORT DATADIR}"
 dir="${2:?usage: start.sh PORT DATADIR}"
@@ -13,8 +16,9 @@ if [ -f "$dir/zk.pid" ] && kill -0 "$(cat "$dir/zk.pid")" 2>/dev/null; then
   cat "$dir/zk.pid"; exit 0
 fi
 
+admin_on=false; [ -n "${ZK_ADMIN_PORT:-}" ] && admin_on=true
 cat > "$dir/zoo.cfg" <<CFG
-tickTime=2000
+tickTime=${ZK_TICK_TIME:-2000}
 initLimit=10
 syncLimit=5
 dataDir=$dir/data
@@ -22,15 +26,24 @@ clientPort=$port
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 4lw.commands.whitelist=*
-admin.enableServer=false
+admin.enableServer=$admin_on
+admin.serverAddress=127.0.0.1
+admin.serverPort=${ZK_ADMIN_PORT:-8080}
 CFG
 
 # slf4j-simple sends the server log to stderr -> $dir/zk.log
 cp="/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
+if [ -n "${ZK_ADMIN_PORT:-}" ]; then
+  # The AdminServer needs Jetty and Jackson on the classpath (Debian ships them).
+  for j in jetty9-server jetty9-servlet jetty9-http jetty9-io jetty9-util jetty9-security \
+           jetty9-util-ajax servlet-api jackson-databind jackson-core jackson-annotations; do
+    [ -f "/usr/share/java/$j.jar" ] && cp="$cp:/usr/share/java/$j.jar"
+  done
+fi
 setsid java -Xmx512m \
   -Dzookeeper.4lw.commands.whitelist='*' \
   -Dzookeeper.extendedTypesEnabled=true \
-  -Dzookeeper.admin.enableServer=false \
+  -Dznode.container.checkIntervalMs="${ZK_CONTAINER_CHECK_MS:-60000}" \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -Dorg.slf4j.simpleLogger.showDateTime=true \
   -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
