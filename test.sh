@@ -40,5 +40,8 @@ compat/ops/zktop.sh "127.0.0.1:$port" || failed=$((failed + 1))
 echo "== diff: the same seeded requests to Apache ZooKeeper and Corral, every answer compared"
 compat/diff/run.sh || failed=$((failed + 1))
 
-echo "compat: $((7 - failed)) passed, $failed failed"
+echo "== bench: Corral and Apache ZooKeeper side by side (quick; ratios, not assertions)"
+compat/bench/run.sh --quick || failed=$((failed + 1))
+
+echo "compat: $((8 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
