@@ -37,4 +37,6 @@ if [ "$rc" -ne 0 ]; then
   trap - EXIT; cleanup
   exit "$rc"
 fi
+# Stop both servers before their pid files go with the directory.
+trap - EXIT; cleanup
 rm -rf "$dir"
