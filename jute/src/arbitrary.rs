@@ -30,6 +30,12 @@ impl Gen for bool {
     }
 }
 
+impl Gen for Option<bool> {
+    fn strategy() -> BoxedStrategy<Self> {
+        any::<Option<bool>>().boxed()
+    }
+}
+
 impl Gen for String {
     fn strategy() -> BoxedStrategy<Self> {
         "\\PC{0,12}".boxed()

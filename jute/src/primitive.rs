@@ -21,7 +21,8 @@ pub trait Encode {
 
 /// A value that can also be read back without outside context.
 pub trait Jute: Encode + Sized {
-    /// The fewest bytes any value of this type encodes to (never 0).
+    /// The fewest bytes any value of this type encodes to (0 only for the
+    /// optional trailing boolean).
     const MIN_LEN: usize;
 
     /// Parse one value from `i`. `src` is the frame `i` lies in; buffers are
@@ -126,6 +127,31 @@ impl Jute for bool {
     }
 }
 
+/// The optional trailing boolean of the handshake records (`readOnly`):
+/// absent when the frame ends here, as old clients send it. It can only be a
+/// record's last field, which is the one place ZooKeeper has it.
+impl Jute for Option<bool> {
+    const MIN_LEN: usize = 0;
+    fn decode<'a>(src: &Bytes, i: &'a [u8]) -> JResult<'a, Self> {
+        if i.is_empty() {
+            return Ok((i, None));
+        }
+        let (rest, b) = bool::decode(src, i)?;
+        Ok((rest, Some(b)))
+    }
+}
+
+impl Encode for Option<bool> {
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        if let Some(b) = self {
+            b.encode(buf);
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        usize::from(self.is_some())
+    }
+}
+
 impl Encode for bool {
     fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_u8(u8::from(*self));
@@ -225,7 +251,9 @@ impl Encode for String {
 impl<T: Jute> Jute for Vec<T> {
     const MIN_LEN: usize = 4;
     fn decode<'a>(src: &Bytes, i: &'a [u8]) -> JResult<'a, Self> {
-        let (mut rest, count) = length(i, T::MIN_LEN)?;
+        // At least a byte per element, so no element type can make a count
+        // pass the bound without the bytes to back it.
+        let (mut rest, count) = length(i, T::MIN_LEN.max(1))?;
         let count = count.unwrap_or(0);
         // `length` already proved count * MIN_LEN <= remaining bytes.
         let mut items = Vec::with_capacity(count);
