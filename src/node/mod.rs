@@ -71,9 +71,10 @@ pub struct Conn {
     pub inflight: Arc<Inflight>,
     /// The client's address, for four-letter-word listings.
     pub peer: String,
-    /// Identities the connection has proven: a notification is delivered
-    /// only if they may read the changed node.
-    pub auth: Vec<jute::Id>,
+    /// Identities the connection has proven (its IP, digests, super): the
+    /// one copy, read by its requests and by notification delivery, which
+    /// tells a connection only of nodes these may read.
+    pub auth: Arc<[jute::Id]>,
 }
 
 /// A session granted by apply, for the connection that asked for it.

@@ -46,7 +46,20 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         Some(Ok(Inbound::Handshake(frame))) => frame,
         Some(Ok(Inbound::FourLetterWord(word))) => {
             counters.packet_in(4);
-            let text = four_letter::answer(&shared, word.word, word.mask);
+            // Answers read /proc and take the node lock: off the async workers,
+            // as the admin API does.
+            let answering = shared.clone();
+            let text = match tokio::task::spawn_blocking(move || {
+                four_letter::answer(&answering, word.word, word.mask)
+            })
+            .await
+            {
+                Ok(text) => text,
+                Err(e) => {
+                    warn!(error = %e, "four-letter word failed");
+                    return;
+                }
+            };
             shared
                 .stats
                 .bytes_out
@@ -86,7 +99,6 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         conn,
         session,
         timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
-        auth: vec![Id::new("ip", peer.ip().to_string())],
         tx: tx.clone(),
         inflight,
     };
@@ -173,7 +185,7 @@ async fn handshake(
             tx: tx.clone(),
             inflight: inflight.clone(),
             peer: peer.to_string(),
-            auth: vec![Id::new("ip", peer.ip().to_string())],
+            auth: vec![Id::new("ip", peer.ip().to_string())].into(),
         };
         if req.session_id != 0 {
             let valid = state.tree.session(req.session_id).is_some_and(|s| {

@@ -29,8 +29,6 @@ pub struct ConnCtx {
     pub conn: u64,
     pub session: i64,
     pub timeout: Duration,
-    /// Identities this connection has proven (its IP, digests, super).
-    pub auth: Vec<Id>,
     pub tx: mpsc::UnboundedSender<Out>,
     pub inflight: Arc<Inflight>,
 }
@@ -61,16 +59,20 @@ impl ConnCtx {
             }
         };
         let started = Instant::now();
-        self.shared
-            .node
-            .lock()
-            .tracker
-            .touch(self.session, self.timeout, started);
+        let auth = {
+            let mut state = self.shared.node.lock();
+            state.tracker.touch(self.session, self.timeout, started);
+            state.conns.get(&self.conn).map(|c| c.auth.clone())
+        };
+        let Some(auth) = auth else {
+            // The node no longer knows this connection (its session was closed).
+            return Flow::Close;
+        };
         let xid = packet.xid;
         let session = self.session;
         let write = |op: WriteOp| Txn::Write {
             session,
-            auth: self.auth.clone(),
+            auth: auth.to_vec(),
             op,
         };
         let create = |op: OpCode, r: jute::CreateRequest| WriteOp::Create {
@@ -95,7 +97,7 @@ impl ConnCtx {
                 self.send(&self.header(xid::PING, ErrorCode::Ok));
                 return Flow::Continue;
             }
-            Request::Auth(packet) => return self.auth(xid, packet),
+            Request::Auth(packet) => return self.auth(xid, &auth, packet),
             Request::Sync(r) => {
                 self.inflight.drained().await;
                 if let Err(e) = self.shared.consensus.read_barrier().await {
@@ -176,7 +178,7 @@ impl ConnCtx {
                 }
                 Txn::Multi {
                     session,
-                    auth: self.auth.clone(),
+                    auth: auth.to_vec(),
                     ops,
                 }
             }
@@ -187,7 +189,7 @@ impl ConnCtx {
                 let reader = read::Reader {
                     conn: self.conn,
                     session,
-                    auth: &self.auth,
+                    auth: &auth,
                 };
                 let flow = match reader.answer(&mut state, xid, request) {
                     Some(reply) => {
@@ -237,22 +239,22 @@ impl ConnCtx {
     /// a different identity, as in ZooKeeper); unknown schemes fail and close.
     /// The answer carries the request's xid (−4 from the Java client, an
     /// ordinary one from others), as ZooKeeper's does.
-    fn auth(&mut self, xid: i32, packet: jute::AuthPacket) -> Flow {
+    fn auth(&mut self, xid: i32, current: &[Id], packet: jute::AuthPacket) -> Flow {
         let credentials = packet.auth.as_deref().unwrap_or_default();
         match packet.scheme.as_str() {
             "digest" => {
                 let text = String::from_utf8_lossy(credentials);
                 let id = acl::digest_id(&text);
+                let mut auth = current.to_vec();
                 if self.shared.config.super_digest.as_deref() == Some(id.as_str()) {
-                    self.auth.push(Id::new(acl::SUPER, ""));
+                    auth.push(Id::new(acl::SUPER, ""));
                 }
                 let id = Id::new("digest", id);
-                if !self.auth.contains(&id) {
-                    self.auth.push(id);
+                if !auth.contains(&id) {
+                    auth.push(id);
                 }
-                // The node checks these before delivering notifications.
                 if let Some(c) = self.shared.node.lock().conns.get_mut(&self.conn) {
-                    c.auth = self.auth.clone();
+                    c.auth = auth.into();
                 }
                 let mut reply = self.header(xid, ErrorCode::Ok);
                 reply.header.zxid = 0;

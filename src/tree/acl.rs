@@ -2,7 +2,7 @@
 //! Pure functions: the identities of the requesting session come in as data.
 
 use base64::Engine;
-use jute::{Acl, Id, perms};
+use jute::{Acl, Id};
 use sha1::{Digest, Sha1};
 
 /// The identity the super user is given once authenticated.
@@ -123,12 +123,10 @@ pub fn digest_id(user_password: &str) -> String {
     )
 }
 
-/// All permissions: the default of ZooKeeper's ACL constants.
-pub const ALL: i32 = perms::ALL;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jute::perms;
 
     fn acl(perms: i32, scheme: &str, id: &str) -> Acl {
         Acl {

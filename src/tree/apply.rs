@@ -27,6 +27,17 @@ struct Ctx<'a> {
     time: i64,
 }
 
+impl<'a> Ctx<'a> {
+    fn new(session: i64, auth: &'a [Id], zxid: i64, time: i64) -> Self {
+        Ctx {
+            session,
+            auth,
+            zxid,
+            time,
+        }
+    }
+}
+
 type OpOutcome = Result<WriteResult, ErrorCode>;
 
 impl Tree {
@@ -60,35 +71,22 @@ impl Tree {
                 }
                 Outcome::SessionClosed { session: *session }
             }
+            // A client write needs its session to be alive at apply time.
+            Txn::Write { session, .. } | Txn::Multi { session, .. }
+                if !self.sessions.contains_key(session) =>
+            {
+                Outcome::Write(Err(ErrorCode::SessionExpired))
+            }
             Txn::Write { session, auth, op } => {
-                let ctx = Ctx {
-                    session: *session,
-                    auth,
-                    zxid,
-                    time: cmd.time,
-                };
-                let result = if self.sessions.contains_key(session) {
-                    self.apply_op(op, &ctx, &mut changes, None)
-                } else {
-                    Err(ErrorCode::SessionExpired)
-                };
-                Outcome::Write(result)
+                let ctx = Ctx::new(*session, auth, zxid, cmd.time);
+                Outcome::Write(self.apply_op(op, &ctx, &mut changes, None))
             }
             Txn::Multi { session, auth, ops } => {
-                let ctx = Ctx {
-                    session: *session,
-                    auth,
-                    zxid,
-                    time: cmd.time,
-                };
-                if !self.sessions.contains_key(session) {
-                    Outcome::Write(Err(ErrorCode::SessionExpired))
-                } else {
-                    match self.apply_multi(ops, &ctx, &mut changes) {
-                        Ok(results) => Outcome::Multi(results),
-                        // The whole request failed: no per-op results.
-                        Err(e) => Outcome::Write(Err(e)),
-                    }
+                let ctx = Ctx::new(*session, auth, zxid, cmd.time);
+                match self.apply_multi(ops, &ctx, &mut changes) {
+                    Ok(results) => Outcome::Multi(results),
+                    // The whole request failed: no per-op results.
+                    Err(e) => Outcome::Write(Err(e)),
                 }
             }
             Txn::Reap { path } => Outcome::Reaped(self.reap(path, zxid, cmd.time, &mut changes)),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use jute::{Acl, CreateMode, ErrorCode, Id, OpCode, OpResult, Stat};
+use jute::{Acl, ErrorCode, Id, OpCode, OpResult, Stat};
 use serde::{Deserialize, Serialize};
 
 /// One replicated command.
@@ -160,9 +160,4 @@ impl Command {
     pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(bytes)
     }
-}
-
-/// The mode a create's flags name, if any.
-pub fn create_mode(flags: i32) -> Option<CreateMode> {
-    CreateMode::from_code(flags)
 }

@@ -143,17 +143,8 @@ impl Watches {
         }
     }
 
-    /// Every (kind, path) a connection holds, for SetWatches catch-up and dumps.
-    pub fn of_conn(&self, conn: ConnId) -> impl Iterator<Item = &(Kind, String)> {
-        self.by_conn.get(&conn).into_iter().flatten()
-    }
-
     pub fn count(&self) -> usize {
         self.by_conn.values().map(BTreeSet::len).sum()
-    }
-
-    pub fn paths_watched(&self) -> usize {
-        self.by_path.values().map(HashMap::len).sum()
     }
 
     /// Connections, and the paths each watches, for `wchc`.
