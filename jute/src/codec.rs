@@ -126,11 +126,10 @@ impl FrameCodec {
         let word = FOUR_LETTER_WORDS
             .iter()
             .find(|w| w.as_bytes() == &src[..4])?;
-        if *word == "stmk" {
-            if src.len() < 12 {
-                src.reserve(12 - src.len());
-                return Some(None);
-            }
+        // stmk's 8-byte mask counts only if it came with the word: ZooKeeper
+        // reads what is there and never waits, so neither does a check
+        // that sends the word alone.
+        if *word == "stmk" && src.len() >= 12 {
             src.advance(4);
             let mask = src.get_i64();
             return Some(Some(FourLetterWord {
@@ -289,7 +288,7 @@ mod tests {
 
     #[test]
     fn four_letter_words_are_recognised_only_before_the_handshake() {
-        for word in FOUR_LETTER_WORDS.iter().filter(|w| **w != "stmk") {
+        for word in &FOUR_LETTER_WORDS {
             let mut codec = FrameCodec::server();
             let items = decode_all(&mut codec, word.as_bytes()).unwrap();
             assert_eq!(
@@ -313,16 +312,27 @@ mod tests {
     }
 
     #[test]
-    fn stmk_waits_for_its_mask() {
+    fn stmk_takes_a_mask_that_came_with_it() {
         let mut codec = FrameCodec::server();
-        let mut buf = BytesMut::from(&b"stmk\0\0\0\0"[..]);
-        assert_eq!(codec.decode(&mut buf).unwrap(), None);
-        buf.extend_from_slice(&[0, 0, 1, 0x42]);
+        let mut buf = BytesMut::from(&b"stmk\0\0\0\0\0\0\x01\x42"[..]);
         assert_eq!(
             codec.decode(&mut buf).unwrap(),
             Some(Inbound::FourLetterWord(FourLetterWord {
                 word: "stmk",
                 mask: Some(0x142)
+            }))
+        );
+    }
+
+    #[test]
+    fn stmk_alone_does_not_wait_for_a_mask() {
+        let mut codec = FrameCodec::server();
+        let mut buf = BytesMut::from(&b"stmk"[..]);
+        assert_eq!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Inbound::FourLetterWord(FourLetterWord {
+                word: "stmk",
+                mask: None
             }))
         );
     }

@@ -30,7 +30,9 @@ pub mod watch;
 pub mod arbitrary;
 
 pub use auth::*;
-pub use codec::{CodecError, FourLetterWord, FrameCodec, Inbound, Role, frame_bytes};
+pub use codec::{
+    CodecError, FOUR_LETTER_WORDS, FourLetterWord, FrameCodec, Inbound, Role, frame_bytes,
+};
 pub use codes::{
     AddWatchMode, CreateMode, DEFAULT_MAX_FRAME, ErrorCode, EventType, KeeperState, OpCode,
     WatcherType, perms, xid,
@@ -42,5 +44,5 @@ pub use header::{ErrorResponse, MultiHeader, ReplyHeader, RequestHeader};
 pub use message::{Empty, Reply, Request, RequestPacket, Response};
 pub use multi::{MultiOp, MultiRequest, MultiResponse, OpResult};
 pub use node::*;
-pub use primitive::{Encode, Jute, decode_exact, encode_to_bytes};
+pub use primitive::{Encode, Jute, decode_exact, encode_to_bytes, java_lossy};
 pub use watch::*;

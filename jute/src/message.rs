@@ -176,6 +176,18 @@ impl RequestPacket {
     pub fn decode_frame(frame: &Bytes) -> Result<Self, DecodeError> {
         crate::primitive::decode_exact(frame)
     }
+
+    /// Read a request as ZooKeeper's server does: the header must be there
+    /// (without it the request cannot even be answered), then the op's
+    /// record, ignoring any bytes after it. A body that cannot be read is
+    /// returned as the inner error, to be answered with MarshallingError.
+    pub fn decode_server(
+        frame: &Bytes,
+    ) -> Result<(RequestHeader, Result<Request, DecodeError>), DecodeError> {
+        let (rest, header) = finish(RequestHeader::decode(frame, frame))?;
+        let body = finish(Request::decode_body(header.op, frame, rest)).map(|(_, r)| r);
+        Ok((header, body))
+    }
 }
 
 impl Jute for RequestPacket {

@@ -198,12 +198,47 @@ fn utf8(i: &[u8]) -> JResult<'_, Option<String>> {
         None => Ok((rest, None)),
         Some(n) => {
             let (text, rest) = rest.split_at(n);
-            match std::str::from_utf8(text) {
-                Ok(s) => Ok((rest, Some(s.to_owned()))),
-                Err(_) => fail(DecodeError::InvalidUtf8),
-            }
+            Ok((rest, Some(java_lossy(text).into_owned())))
         }
     }
+}
+
+/// Text as ZooKeeper's Java decoder reads it: malformed UTF-8 becomes
+/// U+FFFD instead of failing the request (path validation then refuses the
+/// replacement character where a name would be made of it). Java counts one
+/// malformed sequence where Rust's lossy decoder counts several in one case,
+/// an encoded surrogate (ED A0..BF, then a continuation byte): followed here,
+/// since the decoded text is echoed (sync) and used as a key (watches, ids).
+pub fn java_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let first = match std::str::from_utf8(bytes) {
+        Ok(text) => return std::borrow::Cow::Borrowed(text),
+        Err(e) => e,
+    };
+    let mut out = String::with_capacity(bytes.len() + 2);
+    let mut rest = bytes;
+    let mut error = Some(first);
+    loop {
+        let Some(e) = error else {
+            out.push_str(std::str::from_utf8(rest).unwrap_or_default());
+            break;
+        };
+        let (good, bad) = rest.split_at(e.valid_up_to());
+        out.push_str(std::str::from_utf8(good).unwrap_or_default());
+        let surrogate = bad.len() > 1 && bad[0] == 0xED && (0xA0..=0xBF).contains(&bad[1]);
+        let skip = if surrogate {
+            if bad.len() > 2 && (0x80..=0xBF).contains(&bad[2]) {
+                3
+            } else {
+                2
+            }
+        } else {
+            e.error_len().unwrap_or(bad.len())
+        };
+        out.push('\u{FFFD}');
+        rest = &bad[skip..];
+        error = std::str::from_utf8(rest).err();
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `ustring` where null carries meaning (e.g. reconfig's optional fields).
@@ -275,5 +310,42 @@ impl<T: Encode> Encode for Vec<T> {
     }
     fn encoded_len(&self) -> usize {
         4 + self.iter().map(Encode::encoded_len).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::java_lossy;
+
+    /// Replacement counts measured against ZooKeeper 3.8's Java decoder
+    /// (the name a bad path decodes to, read back through a watch).
+    #[test]
+    fn malformed_text_decodes_as_java_does() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"/a", "/a"),
+            (b"\xff", "\u{FFFD}"),
+            (b"\xc3", "\u{FFFD}"),
+            (b"\xc0\xaf", "\u{FFFD}\u{FFFD}"),
+            (b"\xe0\x80\xaf", "\u{FFFD}\u{FFFD}\u{FFFD}"),
+            (b"\xe2\x82", "\u{FFFD}"),
+            (b"\xe2\x82x", "\u{FFFD}x"),
+            (b"\xf0\x9f\x98", "\u{FFFD}"),
+            (b"\xf4\x90\x80\x80", "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}"),
+            (b"\x80\x80\x80", "\u{FFFD}\u{FFFD}\u{FFFD}"),
+            (b"\xfe\xff", "\u{FFFD}\u{FFFD}"),
+            // Encoded surrogates: one replacement per sequence in Java.
+            (b"\xed\xa0\x80", "\u{FFFD}"),
+            (b"\xed\xbf\xbf", "\u{FFFD}"),
+            (b"\xed\xa0", "\u{FFFD}"),
+            (b"\xed\xa0A", "\u{FFFD}A"),
+            (b"\xed\xa0\x80\x80", "\u{FFFD}\u{FFFD}"),
+            (b"\xed\xb0\x80\xed", "\u{FFFD}\u{FFFD}"),
+            (b"\xed\xa0\xbd\xed\xb8\x80", "\u{FFFD}\u{FFFD}"),
+            (b"/u/a\xffz", "/u/a\u{FFFD}z"),
+            ("/\u{1F600}".as_bytes(), "/\u{1F600}"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(java_lossy(bytes), *want, "{bytes:x?}");
+        }
     }
 }

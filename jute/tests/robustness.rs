@@ -212,9 +212,12 @@ fn malformed_records_get_typed_errors() {
         decode_exact::<ErrorResponse>(&Bytes::from_static(&[0; 5])),
         Err(DecodeError::Trailing(1))
     );
+    // Malformed UTF-8 is read as ZooKeeper's Java decoder reads it.
     assert_eq!(
         decode_exact::<CreateResponse>(&Bytes::from_static(&[0, 0, 0, 2, 0xff, 0xfe])),
-        Err(DecodeError::InvalidUtf8)
+        Ok(CreateResponse {
+            path: "\u{FFFD}\u{FFFD}".into()
+        })
     );
     // A multi op that cannot be in a multi (getACL, 6).
     let mut multi = Vec::new();
