@@ -54,6 +54,15 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 1048575; zoo.cfg: jute.maxbuffer].
     #[arg(long, value_name = "BYTES")]
     pub max_buffer: Option<usize>,
+    /// Requests in the log, server-wide, past which no connection is read until some are answered [default: 1000; zoo.cfg: globalOutstandingLimit].
+    #[arg(long, value_name = "N")]
+    pub global_outstanding_limit: Option<usize>,
+    /// One connection's requests in the log past which it is not read until some are answered [default: a quarter of globalOutstandingLimit].
+    #[arg(long, value_name = "N")]
+    pub conn_outstanding_limit: Option<usize>,
+    /// Reply bytes queued for one connection past which it is not read until the client takes them [default: 4194304].
+    #[arg(long, value_name = "BYTES")]
+    pub conn_unsent_bytes: Option<usize>,
     /// fsync each log append before acknowledging writes [default: yes; zoo.cfg: forceSync].
     #[arg(long, value_name = "yes|no")]
     pub force_sync: Option<String>,
@@ -94,6 +103,7 @@ pub struct Config {
     pub max_client_cnxns: usize,
     pub four_letter_words: BTreeSet<String>,
     pub max_buffer: usize,
+    pub limits: Limits,
     pub force_sync: bool,
     pub super_digest: Option<String>,
     pub snap_count: u64,
@@ -104,6 +114,17 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub snap_retain_count: u64,
     pub purge_interval: u64,
+}
+
+/// When a connection stops being read, so that TCP pushes back on a client
+/// that sends faster than it takes its answers (ZooKeeper's
+/// globalOutstandingLimit, plus a per-connection share of it and a cap on
+/// unsent reply bytes, so one client cannot hold the whole budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub global_outstanding: usize,
+    pub conn_outstanding: usize,
+    pub conn_unsent_bytes: usize,
 }
 
 /// The read-only commands health checks use; the rest must be enabled.
@@ -203,6 +224,14 @@ impl Config {
                 .filter(|w| !w.is_empty())
                 .collect(),
             max_buffer: a.max_buffer.unwrap_or(jute::DEFAULT_MAX_FRAME),
+            limits: {
+                let global = a.global_outstanding_limit.unwrap_or(1000).max(1);
+                Limits {
+                    global_outstanding: global,
+                    conn_outstanding: a.conn_outstanding_limit.unwrap_or(global / 4).max(1),
+                    conn_unsent_bytes: a.conn_unsent_bytes.unwrap_or(4 << 20).max(1),
+                }
+            },
             force_sync: yes_no("forceSync", a.force_sync.as_deref(), true)?,
             super_digest: a.super_digest.clone(),
             snap_count: a.snap_count.unwrap_or(100_000),
@@ -324,6 +353,9 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         max_client_cnxns,
         four_letter_words,
         max_buffer,
+        global_outstanding_limit,
+        conn_outstanding_limit,
+        conn_unsent_bytes,
         force_sync,
         super_digest,
         snap_count,
@@ -348,7 +380,6 @@ const INERT_KEYS: &[&str] = &[
     "standaloneEnabled",
     "reconfigEnabled",
     "preAllocSize",
-    "globalOutstandingLimit",
     "leaderServes",
     "quorumListenOnAllIPs",
 ];
@@ -392,6 +423,9 @@ fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(
             "maxClientCnxns" => a.max_client_cnxns = Some(num(&value)? as usize),
             "4lw.commands.whitelist" => a.four_letter_words = Some(value),
             "jute.maxbuffer" => a.max_buffer = Some(num(&value)? as usize),
+            "globalOutstandingLimit" | "zookeeper.globalOutstandingLimit" => {
+                a.global_outstanding_limit = Some(num(&value)? as usize)
+            }
             "forceSync" => {
                 yes_no(key, Some(&value), true)?;
                 a.force_sync = Some(value);

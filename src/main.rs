@@ -41,10 +41,22 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
-        info!("shutting down");
-        server.shutdown().await;
-        std::process::ExitCode::SUCCESS
+        let failure = tokio::select! {
+            _ = wait_for_signal() => None,
+            why = server.failed() => Some(why),
+        };
+        match failure {
+            None => {
+                info!("shutting down");
+                server.shutdown().await;
+                std::process::ExitCode::SUCCESS
+            }
+            Some(why) => {
+                error!(reason = %why, "consensus stopped; this server stops too");
+                server.shutdown().await;
+                std::process::ExitCode::FAILURE
+            }
+        }
     })
 }
 

@@ -37,7 +37,10 @@ impl VecSm {
 }
 
 impl StateMachine for VecSm {
-    fn apply(&self, index: u64, cmds: &[Bytes]) {
+    fn apply(&self, index: u64, cmds: &[Bytes]) -> Result<(), String> {
+        if cmds.iter().any(|c| &c[..] == b"poison") {
+            return Err("a command this replica cannot apply".into());
+        }
         let mut st = self.st.lock().unwrap();
         assert!(
             st.last_index.is_none_or(|l| index > l),
@@ -47,6 +50,7 @@ impl StateMachine for VecSm {
         st.last_index = Some(index);
         st.entries += 1;
         st.cmds.extend_from_slice(cmds);
+        Ok(())
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -107,6 +111,28 @@ async fn start(c: ConsensusConfig) -> (Consensus, Arc<VecSm>, Duration) {
 
 fn cmd(i: usize) -> Bytes {
     Bytes::from(format!("cmd-{i}"))
+}
+
+/// A replica that cannot apply a committed entry stops instead of skipping
+/// it: consensus reports the failure and takes no more writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_entry_that_cannot_be_applied_stops_consensus() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (cons, sm, _) = start(cfg(dir.path(), false, 0)).await;
+    cons.propose(cmd(1)).await.unwrap();
+    let poisoned = cons.propose(Bytes::from_static(b"poison")).await;
+    assert!(poisoned.is_err(), "a failed apply was acknowledged");
+    let why = tokio::time::timeout(Duration::from_secs(10), cons.failed())
+        .await
+        .expect("consensus did not report the failure");
+    assert!(why.contains("cannot apply"), "reason: {why}");
+    assert!(
+        cons.propose(cmd(2)).await.is_err(),
+        "wrote after a failed apply"
+    );
+    assert_eq!(sm.cmds(), vec![cmd(1)]);
+    let _ = cons.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -179,11 +205,16 @@ async fn snapshot_and_purge() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let (cons, sm, _) = start(cfg(dir.path(), false, 10)).await;
-    for i in 0..100 {
-        cons.propose(cmd(i)).await.unwrap();
+    let mut next = 0;
+    while next < 100 {
+        cons.propose(cmd(next)).await.unwrap();
+        next += 1;
     }
-    // Snapshots are built in the background; wait for one near the end and the purge after it.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Snapshots are built in the background, and openraft considers one only
+    // when it applies an entry: on a busy machine the last build may still
+    // be running when the 100th entry applies, so keep writing (slowly)
+    // until a snapshot near the end and the purge after it are there.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let m = loop {
         let m = cons.metrics();
         if m.snapshot_index >= Some(90) && m.purged_index >= Some(80) {
@@ -191,6 +222,8 @@ async fn snapshot_and_purge() {
         }
         assert!(Instant::now() < deadline, "no snapshot/purge: {m:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+        cons.propose(cmd(next)).await.unwrap();
+        next += 1;
     };
     println!("after 100 proposals: {m:?}");
     assert!(m.purged_index <= m.snapshot_index);
@@ -216,10 +249,10 @@ async fn snapshot_and_purge() {
         sm2.entries()
     );
     assert_eq!(sm2.cmds(), before);
-    for i in 100..130 {
+    for i in next..next + 30 {
         cons.propose(cmd(i)).await.unwrap();
     }
-    assert_eq!(sm2.cmds(), (0..130).map(cmd).collect::<Vec<_>>());
+    assert_eq!(sm2.cmds(), (0..next + 30).map(cmd).collect::<Vec<_>>());
     cons.shutdown().await.unwrap();
 }
 

@@ -255,8 +255,9 @@ async fn stmk_sets_the_mask_gtmk_reads() {
     let (_d, server, _) = start(&["--four-letter-words", "ruok,gtmk,stmk"]);
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(server.addr).unwrap();
-    s.write_all(b"stmk").unwrap();
-    s.write_all(&0x1ffi64.to_be_bytes()).unwrap();
+    // ZooKeeper takes the mask only when it arrives with the word.
+    s.write_all(&[&b"stmk"[..], &0x1ffi64.to_be_bytes()].concat())
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     assert_eq!(out, "511");
@@ -272,8 +273,9 @@ async fn default_whitelist_serves_health_checks_and_refuses_the_rest() {
         let out = four_letter(server.addr, w).unwrap();
         assert!(!out.contains("not executed"), "{w}: {out}");
     }
-    // (stmk is refused too, but only after its 8-byte argument; see below.)
-    for w in ["crst", "srst", "dump", "wchc", "wchp", "gtmk", "hash"] {
+    for w in [
+        "crst", "srst", "dump", "wchc", "wchp", "gtmk", "stmk", "hash",
+    ] {
         assert_eq!(
             four_letter(server.addr, w),
             Some(format!(
@@ -506,4 +508,53 @@ async fn admin_server_can_be_turned_off() {
     assert!(server.log().contains("someUnknownKey"), "{}", server.log());
     let conf = four_letter(server.addr, "conf").unwrap();
     assert!(conf.contains("\nadmin.enableServer=false\n"), "{conf}");
+}
+
+/// Every four-letter word, sent alone (four bytes, the connection left
+/// open for writing), is answered or refused at once and the connection
+/// closed, whether the word is whitelisted or not: a monitoring check that
+/// sends only `stmk` must not hang (ZooKeeper never waits for more bytes).
+#[tokio::test]
+async fn every_word_alone_is_answered_without_waiting() {
+    use std::io::{Read, Write};
+    // (The harness needs ruok to see the server start.)
+    for whitelist in ["*", "ruok"] {
+        let (_d, server, _) = start(&["--four-letter-words", whitelist]);
+        for word in jute::FOUR_LETTER_WORDS {
+            let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            s.write_all(word.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            let read = s.read_to_end(&mut out);
+            assert!(
+                read.is_ok(),
+                "{word} (whitelist {whitelist}): no answer and no close: {read:?}"
+            );
+            let out = String::from_utf8_lossy(&out);
+            let allowed = whitelist == "*" || word == "ruok";
+            if !allowed {
+                assert_eq!(
+                    out,
+                    format!("{word} is not executed because it is not in the whitelist.\n")
+                );
+            } else if word == "stmk" {
+                // No mask came with it: nothing said, nothing changed.
+                assert_eq!(out, "", "stmk alone");
+            } else {
+                // wchc/wchp list watches, and there are none here.
+                let may_be_empty = ["wchc", "wchp"].contains(&word);
+                assert!(may_be_empty || !out.is_empty(), "{word}: empty answer");
+                assert!(!out.contains("not executed"), "{word}: {out}");
+            }
+        }
+        assert_eq!(
+            four_letter(server.addr, "gtmk").as_deref(),
+            Some(if whitelist == "*" {
+                "306"
+            } else {
+                "gtmk is not executed because it is not in the whitelist.\n"
+            })
+        );
+    }
 }

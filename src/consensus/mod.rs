@@ -36,10 +36,12 @@ use types::{Batch, NodeId, TypeConfig};
 
 /// The replicated application (the data tree). Called by consensus only.
 pub trait StateMachine: Send + Sync + 'static {
-    /// Apply the commands of one committed log entry, in order. Deterministic; never fails
-    /// (business errors are results inside the app). Called exactly once per committed entry
-    /// (after a restart: again for entries after the last snapshot), in log order.
-    fn apply(&self, index: u64, cmds: &[Bytes]);
+    /// Apply the commands of one committed log entry, in order. Deterministic; business errors
+    /// are results inside the app. Called exactly once per committed entry (after a restart:
+    /// again for entries after the last snapshot), in log order. An `Err` means this replica
+    /// cannot apply a committed entry: consensus stops (see [`Consensus::failed`]) rather than
+    /// let the replica diverge from the others.
+    fn apply(&self, index: u64, cmds: &[Bytes]) -> Result<(), String>;
     /// Serialize the whole app state as of the last applied entry (called on the apply path,
     /// so it is consistent with the last index passed to apply).
     fn snapshot(&self) -> Vec<u8>;
@@ -349,6 +351,20 @@ impl Consensus {
                     openraft::error::CheckIsLeaderError::QuorumNotEnough(_) => None,
                 },
             }),
+        }
+    }
+
+    /// Resolves if consensus stops on its own (a fatal storage or apply error), with the
+    /// reason; the server must stop serving then. Pending forever while consensus runs.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.raft.metrics();
+        loop {
+            if let Err(e) = &rx.borrow_and_update().running_state {
+                return e.to_string();
+            }
+            if rx.changed().await.is_err() {
+                return "raft core is gone".to_string();
+            }
         }
     }
 

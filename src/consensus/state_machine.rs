@@ -167,7 +167,10 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             let log_id = entry.log_id;
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(batch) => self.app.apply(log_id.index, &batch.0),
+                EntryPayload::Normal(batch) => self
+                    .app
+                    .apply(log_id.index, &batch.0)
+                    .map_err(|e| sm_err(true, format!("entry {}: {e}", log_id.index)))?,
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(log_id), m);
                 }

@@ -4,15 +4,17 @@
 //! into the owning connections' queues. So a client sees a watch event before
 //! any reply that could show the change, and replies leave in request order.
 
+mod flow;
 mod reply;
 
+pub use flow::{Inflight, Out, Outbox, Outstanding};
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use jute::{ReplyHeader, WatcherEvent, frame_bytes};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{debug, error};
 
 use crate::consensus::StateMachine;
@@ -20,54 +22,10 @@ use crate::session::Tracker;
 use crate::tree::{Command, Outcome, Tree, Txn};
 use crate::watch::{ConnId, Watches};
 
-/// What a connection's writer sends.
-#[derive(Debug)]
-pub enum Out {
-    /// A whole frame, length prefix included.
-    Frame(Bytes),
-    /// Flush and close the connection.
-    Close,
-}
-
-/// Writes of a connection that went to the log and have no reply yet. Reads
-/// wait for them so a session always sees its own writes.
-#[derive(Default)]
-pub struct Inflight {
-    count: AtomicUsize,
-    idle: Notify,
-}
-
-impl Inflight {
-    pub fn begin(&self) {
-        self.count.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub fn end(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-
-    pub fn pending(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    /// Wait until every write sent so far has been answered.
-    pub async fn drained(&self) {
-        loop {
-            let idle = self.idle.notified();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
 /// A client connection on this node.
 pub struct Conn {
     pub session: i64,
-    pub tx: mpsc::UnboundedSender<Out>,
+    pub outbox: Outbox,
     pub inflight: Arc<Inflight>,
     /// The client's address, for four-letter-word listings.
     pub peer: String,
@@ -134,13 +92,13 @@ impl State {
     /// Queue a frame for a connection (dropped if it is gone).
     pub fn send(&self, conn: ConnId, frame: Bytes) {
         if let Some(c) = self.conns.get(&conn) {
-            let _ = c.tx.send(Out::Frame(frame));
+            c.outbox.frame(frame);
         }
     }
 
     pub fn close(&self, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
-            let _ = c.tx.send(Out::Close);
+            c.outbox.close();
         }
     }
 
@@ -230,25 +188,26 @@ impl State {
 }
 
 impl StateMachine for Node {
-    fn apply(&self, index: u64, cmds: &[Bytes]) {
+    fn apply(&self, index: u64, cmds: &[Bytes]) -> Result<(), String> {
         let started = std::time::Instant::now();
         let mut state = self.lock();
         for raw in cmds {
-            match Command::decode(raw) {
-                Ok(cmd) => {
-                    let applied = state.tree.apply(&cmd);
-                    if let Txn::CreateSession { .. } | Txn::CloseSession { .. } = cmd.txn {
-                        debug!(index, zxid = applied.zxid, outcome = ?applied.outcome, "session txn");
-                    }
-                    state.dispatch(self.id, &cmd, applied);
-                }
-                // Every replica decodes the same bytes the same way, so
-                // skipping keeps them identical; it means a bug, so say so.
-                Err(e) => error!(index, error = %e, "undecodable command in the log; skipped"),
+            // Every replica has the same bytes: one that cannot read them has
+            // a bug or a corrupt log. Skipping would let it diverge silently,
+            // so it stops instead, loudly.
+            let cmd = Command::decode(raw).map_err(|e| {
+                error!(index, error = %e, "cannot decode a committed command; stopping this replica");
+                format!("undecodable command: {e}")
+            })?;
+            let applied = state.tree.apply(&cmd);
+            if let Txn::CreateSession { .. } | Txn::CloseSession { .. } = cmd.txn {
+                debug!(index, zxid = applied.zxid, outcome = ?applied.outcome, "session txn");
             }
+            state.dispatch(self.id, &cmd, applied);
         }
         drop(state);
         crate::metrics::observe_apply(started.elapsed());
+        Ok(())
     }
 
     fn snapshot(&self) -> Vec<u8> {

@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use super::request::{ConnCtx, Flow};
 use super::stats::ConnHandle;
 use super::{Shared, four_letter, now_ms};
-use crate::node::{Conn, Inflight, Out};
+use crate::node::{Conn, Inflight, Out, Outbox};
 use crate::tree::{Command, Origin, Txn};
 
 /// How long a new connection may take to send its first frame.
@@ -77,15 +77,21 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
     };
     counters.packet_in(frame.len() + 4);
 
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (outbox, rx) = Outbox::new();
     let closed = CancellationToken::new();
-    let writer = tokio::spawn(write_loop(wr, rx, closed.clone(), counters.clone()));
-    let inflight = Arc::new(Inflight::default());
+    let writer = tokio::spawn(write_loop(
+        wr,
+        rx,
+        outbox.clone(),
+        closed.clone(),
+        counters.clone(),
+    ));
+    let inflight = Arc::new(Inflight::new(shared.outstanding.clone()));
 
-    let Some((session, timeout)) = handshake(&shared, conn, peer, &frame, &tx, &inflight).await
+    let Some((session, timeout)) = handshake(&shared, conn, peer, &frame, &outbox, &inflight).await
     else {
-        let _ = tx.send(Out::Close);
-        drop(tx);
+        outbox.close();
+        drop(outbox);
         let _ = writer.await;
         shared.node.lock().unregister(conn);
         return;
@@ -99,10 +105,17 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         conn,
         session,
         timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
-        tx: tx.clone(),
+        outbox: outbox.clone(),
         inflight,
     };
     loop {
+        // Read no more from a client that is behind on its replies or has
+        // too much in the log: TCP then pushes back on it alone.
+        tokio::select! {
+            _ = ctx.throttle() => {}
+            _ = closed.cancelled() => break,
+            _ = shared.shutdown.cancelled() => break,
+        }
         let item = tokio::select! {
             item = frames.next() => item,
             _ = closed.cancelled() => break,
@@ -132,9 +145,9 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         }
     }
     shared.node.lock().unregister(conn);
-    let _ = tx.send(Out::Close);
+    outbox.close();
     drop(ctx);
-    drop(tx);
+    drop(outbox);
     let _ = writer.await;
 }
 
@@ -145,7 +158,7 @@ async fn handshake(
     conn: u64,
     peer: SocketAddr,
     frame: &Bytes,
-    tx: &mpsc::UnboundedSender<Out>,
+    outbox: &Outbox,
     inflight: &Arc<Inflight>,
 ) -> Option<(i64, i32)> {
     // ZooKeeper ignores bytes after the optional readOnly flag; so do we.
@@ -166,7 +179,7 @@ async fn handshake(
             passwd: Some(passwd),
             read_only: req.read_only.map(|_| false),
         };
-        let _ = tx.send(Out::Frame(frame_bytes(&rsp)));
+        outbox.frame(frame_bytes(&rsp));
     };
     let (grant_tx, grant_rx) = oneshot::channel();
     {
@@ -182,7 +195,7 @@ async fn handshake(
         }
         let conn_entry = Conn {
             session: req.session_id,
-            tx: tx.clone(),
+            outbox: outbox.clone(),
             inflight: inflight.clone(),
             peer: peer.to_string(),
             auth: vec![Id::new("ip", peer.ip().to_string())].into(),
@@ -254,6 +267,7 @@ async fn handshake(
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Out>,
+    outbox: Outbox,
     closed: CancellationToken,
     counters: Arc<ConnHandle>,
 ) {
@@ -280,6 +294,7 @@ async fn write_loop(
         if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
             break;
         }
+        outbox.wrote(buf.len());
         counters.sent(frames.iter().map(|f| &f[..]), now_ms());
         buf.clear();
     }

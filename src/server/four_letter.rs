@@ -100,12 +100,15 @@ pub fn answer(shared: &Shared, word: &str, arg: Option<i64>) -> String {
             format!("datadir_size: {size}\nlogdir_size: {size}\n")
         }
         "gtmk" => TRACE_MASK.load(Ordering::Relaxed).to_string(),
-        "stmk" => {
-            if let Some(mask) = arg {
+        // ZooKeeper reads the mask only if it came with the word, and says
+        // nothing (and changes nothing) when it did not.
+        "stmk" => match arg {
+            Some(mask) => {
                 TRACE_MASK.store(mask, Ordering::Relaxed);
+                mask.to_string()
             }
-            TRACE_MASK.load(Ordering::Relaxed).to_string()
-        }
+            None => String::new(),
+        },
         "hash" => {
             let (zxid, digest) = digest(shared);
             format!("{zxid:x}: {digest}\n")

@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError};
-use crate::node::Node;
+use crate::node::{Node, Outstanding};
 use crate::tree::{Command, Origin, Txn};
 
 pub use stats::Stats;
@@ -33,6 +33,8 @@ pub struct Shared {
     pub consensus: Arc<Consensus>,
     pub stats: Arc<Stats>,
     pub started: Instant,
+    /// Requests in the log and not yet answered, across all connections.
+    pub outstanding: Arc<Outstanding>,
     next_conn: AtomicU64,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     shutdown: CancellationToken,
@@ -116,6 +118,7 @@ impl Server {
             consensus: Arc::new(consensus),
             stats: Arc::new(Stats::default()),
             started: Instant::now(),
+            outstanding: Arc::new(Outstanding::default()),
             next_conn: AtomicU64::new(1),
             per_ip: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
@@ -169,6 +172,13 @@ impl Server {
     /// Where the admin HTTP server listens, if it started.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Resolves only if consensus stops on its own (a replica that cannot
+    /// apply a committed entry, a fatal storage error): the server must not
+    /// go on answering from a tree that no longer follows the log.
+    pub async fn failed(&self) -> String {
+        self.shared.consensus.failed().await
     }
 
     /// Stop accepting, close connections (sessions survive, to be resumed

@@ -82,6 +82,22 @@ impl Reader<'_> {
                 client_info: self.auth.iter().map(client_info).collect(),
             })),
             Request::MultiRead(m) => {
+                let writes = m
+                    .ops
+                    .iter()
+                    .filter(|op| !matches!(op, MultiOp::GetData(_) | MultiOp::GetChildren(_)))
+                    .count();
+                if writes > 0 {
+                    // ZooKeeper cannot run a write in a multiRead and answers
+                    // MarshallingError. Its reader refuses a mix of reads and
+                    // writes outright (no body), but takes writes alone and
+                    // fails later, sending the empty result list it built.
+                    let mut reply = fail(ErrorCode::MarshallingError);
+                    if writes == m.ops.len() {
+                        reply.body = Some(Response::MultiRead(MultiResponse { results: vec![] }));
+                    }
+                    return Some(reply);
+                }
                 let mut results = Vec::with_capacity(m.ops.len());
                 for op in m.ops {
                     results.push(match op {
@@ -93,7 +109,7 @@ impl Reader<'_> {
                             Ok((children, _)) => OpResult::GetChildren { children },
                             Err(e) => OpResult::Error { err: e.code() },
                         },
-                        // A write inside a multiRead: ZooKeeper cannot read it and drops the connection.
+                        // Writes were answered above.
                         _ => return None,
                     });
                 }

@@ -11,11 +11,10 @@ use jute::{
     ErrorCode, Id, MultiOp, OpCode, Reply, ReplyHeader, Request, RequestPacket, Response,
     SyncResponse, frame_bytes, xid,
 };
-use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::{Shared, now_ms, read};
-use crate::node::{Inflight, Out};
+use crate::node::{Inflight, Outbox};
 use crate::tree::{Command, Origin, Txn, WriteOp, acl};
 
 pub enum Flow {
@@ -29,32 +28,61 @@ pub struct ConnCtx {
     pub conn: u64,
     pub session: i64,
     pub timeout: Duration,
-    pub tx: mpsc::UnboundedSender<Out>,
+    pub outbox: Outbox,
     pub inflight: Arc<Inflight>,
 }
 
 impl ConnCtx {
     fn send(&self, reply: &Reply) {
-        let _ = self.tx.send(Out::Frame(frame_bytes(reply)));
+        self.outbox.frame(frame_bytes(reply));
     }
 
-    fn header(&self, xid: i32, err: ErrorCode) -> Reply {
-        Reply {
+    /// A header-only reply carrying the last applied zxid, sent once this
+    /// connection's earlier writes are answered: every reply leaves in
+    /// request order (the Java client fails on "Xid out of order").
+    async fn answer_in_order(&self, xid: i32, err: ErrorCode) {
+        self.inflight.drained().await;
+        let reply = Reply {
             header: ReplyHeader {
                 xid,
                 zxid: self.shared.node.lock().tree.last_zxid(),
                 err: err.code(),
             },
             body: None,
+        };
+        self.send(&reply);
+    }
+
+    /// Resolves when this connection may read another request: it has fewer
+    /// than its share of requests in the log, its unsent replies are under
+    /// the byte cap, and the whole server is under globalOutstandingLimit.
+    pub async fn throttle(&self) {
+        let limits = &self.shared.config.limits;
+        loop {
+            let answered = self.inflight.changed();
+            let written = self.outbox.written();
+            let released = self.shared.outstanding.released();
+            if self.inflight.pending() < limits.conn_outstanding
+                && self.outbox.unsent() < limits.conn_unsent_bytes
+                && self.shared.outstanding.count() < limits.global_outstanding
+            {
+                return;
+            }
+            tokio::select! {
+                _ = answered => {}
+                _ = written => {}
+                _ = released => {}
+            }
         }
     }
 
     pub async fn handle(&mut self, frame: Bytes) -> Flow {
-        let packet = match RequestPacket::decode_frame(&frame) {
-            Ok(p) => p,
+        let (header, body) = match RequestPacket::decode_server(&frame) {
+            Ok(parts) => parts,
             Err(e) => {
-                // ZooKeeper drops a connection whose request it cannot read.
-                debug!(error = %e, "undecodable request; closing");
+                // Without a header there is no xid to answer: ZooKeeper drops
+                // the connection, and so do we.
+                debug!(error = %e, "request without a header; closing");
                 return Flow::Close;
             }
         };
@@ -68,7 +96,7 @@ impl ConnCtx {
             // The node no longer knows this connection (its session was closed).
             return Flow::Close;
         };
-        let xid = packet.xid;
+        let xid = header.xid;
         let session = self.session;
         let write = |op: WriteOp| Txn::Write {
             session,
@@ -92,51 +120,116 @@ impl ConnCtx {
             flags: r.flags,
             ttl: r.ttl,
         };
-        let txn = match packet.request {
+        // TTL nodes off (extendedTypesEnabled=false): a create in a TTL mode
+        // is refused with Unimplemented as the first check of that create,
+        // inside a multi too, and like any failed write it takes a zxid.
+        let ttl_nodes = self.shared.config.ttl_nodes;
+        let ttl_gate = |op: WriteOp| match op {
+            WriteOp::Create { flags, .. } if !ttl_nodes && ttl_mode(flags) => {
+                refused(ErrorCode::Unimplemented)
+            }
+            op => op,
+        };
+        let request = match body {
+            Ok(request) => request,
+            Err(e) => {
+                debug!(error = %e, op = header.op, "undecodable request body");
+                return match OpCode::from_code(header.op) {
+                    // ZooKeeper reads these before its pipeline and drops
+                    // the connection when it cannot.
+                    Some(OpCode::Auth | OpCode::Sasl) => Flow::Close,
+                    // A write it cannot read becomes a failed txn: it takes a zxid.
+                    Some(
+                        OpCode::Create
+                        | OpCode::Create2
+                        | OpCode::CreateContainer
+                        | OpCode::CreateTtl
+                        | OpCode::Delete
+                        | OpCode::SetData
+                        | OpCode::SetAcl
+                        | OpCode::Multi,
+                    ) => {
+                        self.propose(xid, write(refused(ErrorCode::MarshallingError)));
+                        Flow::Continue
+                    }
+                    // A read (or a lone check, a read since 3.9; or reconfig,
+                    // which fails before it would log anything): no zxid.
+                    _ => {
+                        self.answer_in_order(xid, ErrorCode::MarshallingError).await;
+                        Flow::Continue
+                    }
+                };
+            }
+        };
+        let txn = match request {
             Request::Ping(_) => {
-                self.send(&self.header(xid::PING, ErrorCode::Ok));
+                self.answer_in_order(xid::PING, ErrorCode::Ok).await;
                 return Flow::Continue;
             }
-            Request::Auth(packet) => return self.auth(xid, &auth, packet),
+            Request::Auth(packet) => {
+                self.inflight.drained().await;
+                return self.auth(xid, &auth, packet);
+            }
             Request::Sync(r) => {
                 self.inflight.drained().await;
                 if let Err(e) = self.shared.consensus.read_barrier().await {
                     warn!(error = %e, "sync failed; closing");
                     return Flow::Close;
                 }
-                let mut reply = self.header(xid, ErrorCode::Ok);
-                reply.body = Some(Response::Sync(SyncResponse { path: r.path }));
+                let reply = Reply {
+                    header: ReplyHeader {
+                        xid,
+                        zxid: self.shared.node.lock().tree.last_zxid(),
+                        err: 0,
+                    },
+                    body: Some(Response::Sync(SyncResponse { path: r.path })),
+                };
                 self.send(&reply);
                 return Flow::Continue;
             }
-            Request::Reconfig(_) => {
-                // Dynamic reconfiguration is off, as in a default ZooKeeper.
-                self.send(&self.header(xid, ErrorCode::ReconfigDisabled));
+            // Dynamic reconfiguration is off, as in a default ZooKeeper,
+            // which refuses it as a failed txn (it takes a zxid).
+            Request::Reconfig(_) => write(refused(ErrorCode::ReconfigDisabled)),
+            Request::Sasl(_) => {
+                // No SASL mechanism is configured. ZooKeeper then answers a
+                // token with no challenge (a null token, zxid 0) and keeps
+                // the connection; the client's authentication goes nowhere.
+                self.inflight.drained().await;
+                self.send(&Reply {
+                    header: ReplyHeader {
+                        xid,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    body: Some(Response::Sasl(jute::SetSaslResponse { token: None })),
+                });
                 return Flow::Continue;
             }
-            Request::Sasl(_) => {
-                // No SASL mechanism is configured: refuse, as ZooKeeper does, and close.
-                self.send(&self.header(xid, ErrorCode::AuthFailed));
-                return Flow::Close;
+            // Server-internal ops sent by a client fail as txns, as in ZooKeeper.
+            Request::Unknown { op, .. } if op == OpCode::DeleteContainer.code() => {
+                write(refused(ErrorCode::BadArguments))
+            }
+            Request::Unknown { op, .. } if op == OpCode::CreateSession.code() => {
+                write(refused(ErrorCode::MarshallingError))
             }
             Request::Unknown { op, .. } => {
                 debug!(op, "unknown op code");
-                let mut reply = self.header(xid, ErrorCode::Unimplemented);
-                reply.header.zxid = -1;
-                self.send(&reply);
+                self.inflight.drained().await;
+                self.send(&Reply {
+                    header: ReplyHeader {
+                        xid,
+                        zxid: -1,
+                        err: ErrorCode::Unimplemented.code(),
+                    },
+                    body: None,
+                });
                 return Flow::Close;
             }
             Request::CloseSession(_) => Txn::CloseSession { session },
-            Request::Create(r) => write(create(OpCode::Create, r)),
-            Request::Create2(r) => write(create(OpCode::Create2, r)),
-            Request::CreateContainer(r) => write(create(OpCode::CreateContainer, r)),
-            Request::CreateTtl(r) => {
-                if !self.shared.config.ttl_nodes {
-                    self.send(&self.header(xid, ErrorCode::Unimplemented));
-                    return Flow::Continue;
-                }
-                write(create_ttl(r))
-            }
+            Request::Create(r) => write(ttl_gate(create(OpCode::Create, r))),
+            Request::Create2(r) => write(ttl_gate(create(OpCode::Create2, r))),
+            Request::CreateContainer(r) => write(ttl_gate(create(OpCode::CreateContainer, r))),
+            Request::CreateTtl(r) => write(ttl_gate(create_ttl(r))),
             Request::Delete(r) => write(WriteOp::Delete {
                 path: r.path,
                 version: r.version,
@@ -158,7 +251,7 @@ impl ConnCtx {
                         MultiOp::Create(r) => create(OpCode::Create, r),
                         MultiOp::Create2(r) => create(OpCode::Create2, r),
                         MultiOp::CreateContainer(r) => create(OpCode::CreateContainer, r),
-                        MultiOp::CreateTtl(r) => create_ttl(r),
+                        MultiOp::CreateTtl(r) => ttl_gate(create_ttl(r)),
                         MultiOp::Delete(r) => WriteOp::Delete {
                             path: r.path,
                             version: r.version,
@@ -172,8 +265,12 @@ impl ConnCtx {
                             path: r.path,
                             version: r.version,
                         },
-                        // ZooKeeper refuses to read a multi that mixes reads into writes.
-                        MultiOp::GetChildren(_) | MultiOp::GetData(_) => return Flow::Close,
+                        // ZooKeeper cannot read a multi with a read op in it:
+                        // the whole request fails, as a txn of its own.
+                        MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
+                            self.propose(xid, write(refused(ErrorCode::MarshallingError)));
+                            return Flow::Continue;
+                        }
                     });
                 }
                 Txn::Multi {
@@ -193,7 +290,7 @@ impl ConnCtx {
                 };
                 let flow = match reader.answer(&mut state, xid, request) {
                     Some(reply) => {
-                        let _ = self.tx.send(Out::Frame(frame_bytes(&reply)));
+                        self.send(&reply);
                         Flow::Continue
                     }
                     None => Flow::Close,
@@ -221,7 +318,7 @@ impl ConnCtx {
         };
         self.inflight.begin();
         let fut = self.shared.consensus.submit(cmd.encode());
-        let (inflight, tx) = (self.inflight.clone(), self.tx.clone());
+        let (inflight, outbox) = (self.inflight.clone(), self.outbox.clone());
         tokio::spawn(async move {
             match fut.await {
                 // Latency is recorded when the reply is written (stats.rs).
@@ -229,21 +326,23 @@ impl ConnCtx {
                 Err(e) => {
                     warn!(error = %e, "write not logged; closing connection");
                     inflight.end();
-                    let _ = tx.send(Out::Close);
+                    outbox.close();
                 }
             }
         });
     }
 
     /// addAuth: digest identities are added (a wrong password simply proves
-    /// a different identity, as in ZooKeeper); unknown schemes fail and close.
-    /// The answer carries the request's xid (−4 from the Java client, an
-    /// ordinary one from others), as ZooKeeper's does.
+    /// a different identity, as in ZooKeeper); `ip` succeeds without adding
+    /// anything (ZooKeeper's ip provider ignores the credential and proves
+    /// the connection's address, which every connection already holds);
+    /// other schemes, and a digest without credentials, fail and close. The answer carries the request's xid
+    /// (−4 from the Java client, an ordinary one from others) and zxid 0, as
+    /// ZooKeeper's does.
     fn auth(&mut self, xid: i32, current: &[Id], packet: jute::AuthPacket) -> Flow {
-        let credentials = packet.auth.as_deref().unwrap_or_default();
-        match packet.scheme.as_str() {
-            "digest" => {
-                let text = String::from_utf8_lossy(credentials);
+        let (err, flow) = match (packet.scheme.as_str(), packet.auth.as_deref()) {
+            ("digest", Some(credentials)) => {
+                let text = jute::java_lossy(credentials);
                 let id = acl::digest_id(&text);
                 let mut auth = current.to_vec();
                 if self.shared.config.super_digest.as_deref() == Some(id.as_str()) {
@@ -256,18 +355,31 @@ impl ConnCtx {
                 if let Some(c) = self.shared.node.lock().conns.get_mut(&self.conn) {
                     c.auth = auth.into();
                 }
-                let mut reply = self.header(xid, ErrorCode::Ok);
-                reply.header.zxid = 0;
-                self.send(&reply);
-                Flow::Continue
+                (ErrorCode::Ok, Flow::Continue)
             }
-            other => {
+            ("ip", _) => (ErrorCode::Ok, Flow::Continue),
+            (other, _) => {
                 debug!(scheme = other, "unsupported auth scheme");
-                let mut reply = self.header(xid, ErrorCode::AuthFailed);
-                reply.header.zxid = 0;
-                self.send(&reply);
-                Flow::Close
+                (ErrorCode::AuthFailed, Flow::Close)
             }
-        }
+        };
+        self.send(&Reply {
+            header: ReplyHeader {
+                xid,
+                zxid: 0,
+                err: err.code(),
+            },
+            body: None,
+        });
+        flow
     }
+}
+
+fn refused(code: ErrorCode) -> WriteOp {
+    WriteOp::Refused { code: code.code() }
+}
+
+/// CreateMode flags 5 and 6: persistent(-sequential) with a TTL.
+fn ttl_mode(flags: i32) -> bool {
+    matches!(flags, 5 | 6)
 }

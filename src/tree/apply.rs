@@ -254,6 +254,9 @@ impl Tree {
                 check_version(node.version, *version)?;
                 Ok(WriteResult::Checked)
             }
+            WriteOp::Refused { code } => {
+                Err(ErrorCode::from_code(*code).unwrap_or(ErrorCode::SystemError))
+            }
         }
     }
 

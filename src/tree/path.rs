@@ -45,7 +45,10 @@ fn invalid_char(c: char) -> bool {
         | '\u{7f}'..='\u{9f}'
         // Rust strings cannot hold surrogates (U+D800..DFFF): the rest of ZooKeeper's range.
         | '\u{e000}'..='\u{f8ff}'
-        | '\u{fff0}'..='\u{ffff}')
+        | '\u{fff0}'..='\u{ffff}'
+        // Java holds a character past U+FFFF as a surrogate pair, which the
+        // check above refuses: so does ZooKeeper every such character.
+        | '\u{10000}'..='\u{10ffff}')
 }
 
 /// The parent of a valid, non-root path.

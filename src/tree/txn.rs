@@ -82,6 +82,13 @@ pub enum WriteOp {
         path: String,
         version: i32,
     },
+    /// A request the connection layer already knows fails with `code`
+    /// (undecodable body, TTL nodes off, reconfig off). ZooKeeper logs these
+    /// as error txns, so they take a zxid and fail in their place. Kept last
+    /// so logs written before it still decode.
+    Refused {
+        code: i32,
+    },
 }
 
 /// What applying one command did.
@@ -147,6 +154,7 @@ impl WriteOp {
             | WriteOp::SetData { path, .. }
             | WriteOp::SetAcl { path, .. }
             | WriteOp::Check { path, .. } => path,
+            WriteOp::Refused { .. } => "",
         }
     }
 }

@@ -74,6 +74,18 @@ impl Server {
         panic!("corral did not start; log: {}", self.log());
     }
 
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().map(Child::id).expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("corral.log")).unwrap_or_default()
     }
@@ -264,6 +276,41 @@ impl Raw {
             .await
             .expect("send request");
         xid
+    }
+
+    /// Send a request frame made of these bytes (header included), as
+    /// they are: for bodies no encoder would produce.
+    pub async fn send_bytes(&mut self, body: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let len = i32::try_from(body.len()).expect("frame length");
+        let frame = [&len.to_be_bytes()[..], body].concat();
+        self.framed
+            .get_mut()
+            .write_all(&frame)
+            .await
+            .expect("send bytes");
+    }
+
+    /// The next frame as it came; None when the server closed.
+    pub async fn next_frame(&mut self) -> Option<Bytes> {
+        match tokio::time::timeout(Duration::from_secs(10), self.framed.next()).await {
+            Ok(Some(Ok(Inbound::Frame(f)))) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The server's last zxid, as a ping's reply carries it.
+    pub async fn last_zxid(&mut self) -> i64 {
+        let header = [(-2i32).to_be_bytes(), 11i32.to_be_bytes()].concat();
+        self.send_bytes(&header).await;
+        loop {
+            let r = self.next(OpCode::Ping).await.expect("ping answered");
+            if r.header.xid == jute::xid::PING {
+                return r.header.zxid;
+            }
+            assert_eq!(r.header.xid, jute::xid::NOTIFICATION, "out of order: {r:?}");
+            self.events.push(r);
+        }
     }
 
     /// The next frame, decoded as a reply to `op`; None when the server closed.

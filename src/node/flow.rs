@@ -1,0 +1,155 @@
+//! A connection's flow control: what it has queued for the client, what it
+//! has in the log, and the server-wide count of requests in the log. The
+//! connection's reader consults these before it reads another request, so a
+//! client that pipelines without reading its replies is pushed back by TCP
+//! instead of growing the server's memory (ZooKeeper's globalOutstandingLimit
+//! does the same by no longer reading from its sockets).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+
+/// What a connection's writer sends.
+#[derive(Debug)]
+pub enum Out {
+    /// A whole frame, length prefix included.
+    Frame(Bytes),
+    /// Flush and close the connection.
+    Close,
+}
+
+/// The queue to a connection's writer, counting the bytes not yet written.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Out>,
+    state: Arc<OutboxState>,
+}
+
+struct OutboxState {
+    unsent: AtomicUsize,
+    written: Notify,
+}
+
+impl Outbox {
+    pub fn new() -> (Outbox, mpsc::UnboundedReceiver<Out>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = Arc::new(OutboxState {
+            unsent: AtomicUsize::new(0),
+            written: Notify::new(),
+        });
+        (Outbox { tx, state }, rx)
+    }
+
+    /// Queue a frame (dropped if the writer is gone).
+    pub fn frame(&self, frame: Bytes) {
+        let len = frame.len();
+        self.state.unsent.fetch_add(len, Ordering::AcqRel);
+        if self.tx.send(Out::Frame(frame)).is_err() {
+            self.state.unsent.fetch_sub(len, Ordering::AcqRel);
+        }
+    }
+
+    /// Flush what is queued, then close.
+    pub fn close(&self) {
+        let _ = self.tx.send(Out::Close);
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    pub fn unsent(&self) -> usize {
+        self.state.unsent.load(Ordering::Acquire)
+    }
+
+    /// The writer wrote `n` queued bytes.
+    pub fn wrote(&self, n: usize) {
+        self.state.unsent.fetch_sub(n, Ordering::AcqRel);
+        self.state.written.notify_waiters();
+    }
+
+    /// Resolves after the writer next makes progress.
+    pub fn written(&self) -> tokio::sync::futures::Notified<'_> {
+        self.state.written.notified()
+    }
+}
+
+/// Requests in the log and not yet answered, across the whole server.
+#[derive(Default)]
+pub struct Outstanding {
+    count: AtomicUsize,
+    released: Notify,
+}
+
+impl Outstanding {
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Resolves after some request is next answered.
+    pub fn released(&self) -> tokio::sync::futures::Notified<'_> {
+        self.released.notified()
+    }
+}
+
+/// Writes of a connection that went to the log and have no reply yet. Reads
+/// wait for them so a session always sees its own writes, and every reply
+/// leaves in request order.
+pub struct Inflight {
+    count: AtomicUsize,
+    changed: Notify,
+    global: Arc<Outstanding>,
+}
+
+impl Inflight {
+    pub fn new(global: Arc<Outstanding>) -> Self {
+        Inflight {
+            count: AtomicUsize::new(0),
+            changed: Notify::new(),
+            global,
+        }
+    }
+
+    pub fn begin(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.global.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn end(&self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        self.global.count.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+        self.global.released.notify_waiters();
+    }
+
+    pub fn pending(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Wait until every write sent so far has been answered.
+    pub async fn drained(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Resolves after one of this connection's writes is next answered.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+}
+
+impl Drop for Inflight {
+    /// Writes still in the log when the connection goes are no longer
+    /// waited for by anyone here; they stop counting against the server.
+    fn drop(&mut self) {
+        let left = *self.count.get_mut();
+        if left > 0 {
+            self.global.count.fetch_sub(left, Ordering::SeqCst);
+            self.global.released.notify_waiters();
+        }
+    }
+}
