@@ -20,11 +20,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Run a server (a one-node cluster with embedded storage unless configured otherwise).
+    /// Run a one-node server with its data in --data-dir.
+    #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
 }
 
-/// Every flag overrides the same setting from --config.
+const SERVE_AFTER_HELP: &str = "\
+Flags override the same setting in --config.
+An admin HTTP server starts too, on 127.0.0.1:8080: --admin-addr moves it, --admin-server no turns it off.
+Logging: RUST_LOG (e.g. RUST_LOG=debug); by default info, with openraft and fjall at warn.
+SIGINT or SIGTERM stops the server cleanly.";
+
 #[derive(Args, Debug, Default, Clone)]
 pub struct ServeArgs {
     /// A ZooKeeper-style config file (zoo.cfg).
@@ -114,6 +120,37 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub snap_retain_count: u64,
     pub purge_interval: u64,
+    /// zoo.cfg initLimit and syncLimit, in ticks. Kept for the cluster, where
+    /// they bound a follower's initial sync and its silence; a single node
+    /// has no followers, so nothing reads them yet.
+    pub init_limit: Option<u32>,
+    pub sync_limit: Option<u32>,
+}
+
+/// Something in the config file the operator may want to know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// file:line
+    pub at: String,
+    pub key: String,
+    pub kind: NoteKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteKind {
+    /// Not a key Corral knows: probably a typo. Worth a warning.
+    Unknown,
+    /// A ZooKeeper key whose value Corral cannot honour. Worth a warning.
+    Ignored(&'static str),
+    /// A standard key with nothing to do on a single node (zoo_sample.cfg
+    /// has some): accepted quietly so a stock zoo.cfg starts without noise.
+    Harmless(&'static str),
+}
+
+impl Note {
+    pub fn is_warning(&self) -> bool {
+        !matches!(self.kind, NoteKind::Harmless(_))
+    }
 }
 
 /// When a connection stops being read, so that TCP pushes back on a client
@@ -151,6 +188,10 @@ struct Raw {
     admin_host: Option<String>,
     metrics_port: Option<u16>,
     metrics_host: Option<String>,
+    /// Where dataLogDir was set, and to what: judged once dataDir is final.
+    data_log_dir: Option<(String, PathBuf)>,
+    init_limit: Option<u32>,
+    sync_limit: Option<u32>,
 }
 
 /// host:port from zoo.cfg's split keys.
@@ -164,12 +205,13 @@ fn join_addr(what: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigErro
 }
 
 impl Config {
-    /// Resolve flags over the file over defaults. Returns warnings to log.
-    pub fn load(args: &ServeArgs) -> Result<(Config, Vec<String>), ConfigError> {
+    /// Resolve flags over the file over defaults. Returns notes about the
+    /// file to log.
+    pub fn load(args: &ServeArgs) -> Result<(Config, Vec<Note>), ConfigError> {
         let mut raw = Raw::default();
-        let mut warnings = Vec::new();
+        let mut notes = Vec::new();
         if let Some(path) = &args.config {
-            read_file(path, &mut raw, &mut warnings)?;
+            read_file(path, &mut raw, &mut notes)?;
         }
         overlay(&mut raw.args, args);
         let a = &raw.args;
@@ -240,14 +282,28 @@ impl Config {
             metrics_addr,
             snap_retain_count: a.snap_retain_count.unwrap_or(3),
             purge_interval: a.purge_interval.unwrap_or(0),
+            init_limit: raw.init_limit,
+            sync_limit: raw.sync_limit,
         };
+        if let Some((at, dir)) = raw.data_log_dir {
+            let kind = if dir == config.data_dir {
+                NoteKind::Harmless("same as dataDir")
+            } else {
+                NoteKind::Ignored("Corral keeps its log in dataDir")
+            };
+            notes.push(Note {
+                at,
+                key: "dataLogDir".into(),
+                kind,
+            });
+        }
         if config.min_session_timeout > config.max_session_timeout {
             return Err(ConfigError(format!(
                 "minSessionTimeout {} is above maxSessionTimeout {}",
                 config.min_session_timeout, config.max_session_timeout
             )));
         }
-        Ok((config, warnings))
+        Ok((config, notes))
     }
 
     /// The settings in force, as `conf` prints them: ZooKeeper's keys
@@ -368,23 +424,24 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
     );
 }
 
-/// Keys ZooKeeper knows that change nothing in Corral (yet): accepted with a warning.
-const INERT_KEYS: &[&str] = &[
-    "initLimit",
-    "syncLimit",
-    "dataLogDir",
-    "admin.idleTimeout",
-    "admin.commandURL",
-    "metricsProvider.className",
-    "metricsProvider.exportJvmInfo",
-    "standaloneEnabled",
-    "reconfigEnabled",
-    "preAllocSize",
-    "leaderServes",
-    "quorumListenOnAllIPs",
+/// Standard keys with nothing to do on a single node, and why.
+const HARMLESS_KEYS: &[(&str, &str)] = &[
+    ("standaloneEnabled", "a single node runs standalone anyway"),
+    ("leaderServes", "a cluster setting; this is a single node"),
+    (
+        "quorumListenOnAllIPs",
+        "a cluster setting; this is a single node",
+    ),
+    ("preAllocSize", "Corral's log does not preallocate"),
+    ("admin.idleTimeout", "not configurable in Corral"),
+    (
+        "metricsProvider.className",
+        "Corral always provides Prometheus metrics",
+    ),
+    ("metricsProvider.exportJvmInfo", "there is no JVM"),
 ];
 
-fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
     for (n, line) in text.lines().enumerate() {
@@ -407,6 +464,22 @@ fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(
         let port = |v: &str| -> Result<u16, ConfigError> {
             v.parse()
                 .map_err(|_| ConfigError(format!("{}: {key}={v}: not a port", at())))
+        };
+        let ticks = |v: &str| -> Result<u32, ConfigError> {
+            match v.parse::<u32>() {
+                Ok(t) if t > 0 => Ok(t),
+                _ => Err(ConfigError(format!(
+                    "{}: {key}={v}: expected a positive number of ticks",
+                    at()
+                ))),
+            }
+        };
+        let mut note = |kind| {
+            notes.push(Note {
+                at: at(),
+                key: key.to_string(),
+                kind,
+            })
         };
         let a = &mut raw.args;
         match key {
@@ -448,13 +521,32 @@ fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(
             "metricsProvider.httpPort" => raw.metrics_port = Some(port(&value)?),
             "autopurge.snapRetainCount" => a.snap_retain_count = Some(num(&value)?),
             "autopurge.purgeInterval" => a.purge_interval = Some(num(&value)?),
-            k if INERT_KEYS.contains(&k) || k.starts_with("server.") => {
-                warnings.push(format!(
-                    "{}: {k} is accepted but has no effect in Corral yet",
-                    at()
-                ));
+            "initLimit" => {
+                raw.init_limit = Some(ticks(&value)?);
+                note(NoteKind::Harmless("kept for clustering"));
             }
-            k => warnings.push(format!("{}: unknown key {k} ignored", at())),
+            "syncLimit" => {
+                raw.sync_limit = Some(ticks(&value)?);
+                note(NoteKind::Harmless("kept for clustering"));
+            }
+            "dataLogDir" => raw.data_log_dir = Some((at(), PathBuf::from(value))),
+            "reconfigEnabled" => note(if yes_no(key, Some(&value), false)? {
+                NoteKind::Ignored("reconfig is not supported; clients get ReconfigDisabled")
+            } else {
+                NoteKind::Harmless("reconfig is off, as in Corral")
+            }),
+            "admin.commandURL" => note(if value == "/commands" {
+                NoteKind::Harmless("the default")
+            } else {
+                NoteKind::Ignored("the admin commands are always under /commands")
+            }),
+            k if k.starts_with("server.") => note(NoteKind::Ignored(
+                "clusters are not supported yet; running as a single node",
+            )),
+            k => match HARMLESS_KEYS.iter().find(|(h, _)| *h == k) {
+                Some((_, why)) => note(NoteKind::Harmless(why)),
+                None => note(NoteKind::Unknown),
+            },
         }
     }
     Ok(())
@@ -464,7 +556,7 @@ fn read_file(path: &Path, raw: &mut Raw, warnings: &mut Vec<String>) -> Result<(
 mod tests {
     use super::*;
 
-    fn load_file(text: &str, flags: ServeArgs) -> Result<(Config, Vec<String>), ConfigError> {
+    fn load_file(text: &str, flags: ServeArgs) -> Result<(Config, Vec<Note>), ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zoo.cfg");
         std::fs::write(&path, text).unwrap();
@@ -513,8 +605,60 @@ mod tests {
         assert_eq!(c.max_client_cnxns, 0);
         assert!(c.allows("crst"));
         assert!(!c.force_sync);
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[1].contains("bogus"));
+        assert_eq!(c.init_limit, Some(5));
+        let warnings: Vec<&Note> = w.iter().filter(|n| n.is_warning()).collect();
+        assert_eq!(warnings.len(), 1, "{w:?}");
+        assert_eq!(warnings[0].key, "bogus");
+        assert_eq!(warnings[0].kind, NoteKind::Unknown);
+        assert!(warnings[0].at.ends_with("zoo.cfg:9"), "{w:?}");
+    }
+
+    /// ZooKeeper's conf/zoo_sample.cfg, what Debian ships as
+    /// /etc/zookeeper/conf_example/zoo.cfg, with its optional lines enabled.
+    #[test]
+    fn a_stock_zoo_cfg_has_nothing_to_warn_about() {
+        let text = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/zookeeper\nclientPort=2181\n\
+                    maxClientCnxns=60\nautopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n\
+                    metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+                    metricsProvider.httpHost=0.0.0.0\nmetricsProvider.httpPort=7000\n\
+                    metricsProvider.exportJvmInfo=true\nstandaloneEnabled=true\nreconfigEnabled=false\n\
+                    dataLogDir=/tmp/zookeeper\nadmin.commandURL=/commands\n";
+        let (c, notes) = load_file(text, ServeArgs::default()).unwrap();
+        assert!(notes.iter().all(|n| !n.is_warning()), "{notes:?}");
+        assert_eq!((c.init_limit, c.sync_limit), (Some(10), Some(5)));
+        assert_eq!(c.metrics_addr, Some("0.0.0.0:7000".parse().unwrap()));
+    }
+
+    #[test]
+    fn keys_corral_cannot_honour_still_warn() {
+        let text = "dataDir=/a\ndataLogDir=/b\nreconfigEnabled=true\nserver.1=h:2888:3888\n\
+                    admin.commandURL=/x\n";
+        let (_, notes) = load_file(text, ServeArgs::default()).unwrap();
+        let warned: Vec<&str> = notes
+            .iter()
+            .filter(|n| n.is_warning())
+            .map(|n| n.key.as_str())
+            .collect();
+        assert_eq!(
+            warned,
+            [
+                "reconfigEnabled",
+                "server.1",
+                "admin.commandURL",
+                "dataLogDir"
+            ],
+            "{notes:?}"
+        );
+        // A flag that moves dataDir onto dataLogDir makes it agree.
+        let (_, notes) = load_file(
+            "dataLogDir=/b\n",
+            ServeArgs {
+                data_dir: Some("/b".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(notes.iter().all(|n| !n.is_warning()), "{notes:?}");
     }
 
     #[test]
@@ -524,5 +668,12 @@ mod tests {
         assert!(load_file("forceSync=maybe\n", ServeArgs::default()).is_err());
         assert!(load_file("just words\n", ServeArgs::default()).is_err());
         assert!(load_file("minSessionTimeout=50000\n", ServeArgs::default()).is_err());
+        let e = load_file("initLimit=0\n", ServeArgs::default()).unwrap_err();
+        assert!(
+            e.0.contains("initLimit=0") && e.0.contains("positive"),
+            "{e}"
+        );
+        assert!(load_file("syncLimit=-1\n", ServeArgs::default()).is_err());
+        assert!(load_file("syncLimit=five\n", ServeArgs::default()).is_err());
     }
 }

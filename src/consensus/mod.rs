@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::storage::RaftDb;
+use crate::storage::{OpenError, RaftDb};
 use log_store::LogStore;
 use network::NetworkFactory;
 use state_machine::SmStore;
@@ -100,9 +100,13 @@ pub struct ConsensusMetrics {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsensusError {
-    NotLeader { leader: Option<u64> },
+    NotLeader {
+        leader: Option<u64>,
+    },
     ShuttingDown,
     Storage(String),
+    /// Another process has this data directory's log open.
+    DataDirInUse(PathBuf),
     Fatal(String),
 }
 
@@ -113,6 +117,12 @@ impl fmt::Display for ConsensusError {
             ConsensusError::NotLeader { leader: None } => write!(f, "not leader (leader unknown)"),
             ConsensusError::ShuttingDown => write!(f, "consensus is shutting down"),
             ConsensusError::Storage(e) => write!(f, "storage error: {e}"),
+            ConsensusError::DataDirInUse(dir) => write!(
+                f,
+                "data directory {} is locked: another Corral is probably using it \
+                 (stop that one, or give this one another --data-dir)",
+                dir.display()
+            ),
             ConsensusError::Fatal(e) => write!(f, "fatal consensus error: {e}"),
         }
     }
@@ -165,6 +175,8 @@ pub struct Consensus {
     raft: Raft<TypeConfig>,
     tx: mpsc::UnboundedSender<Proposal>,
     proposer: Mutex<Option<JoinHandle<()>>>,
+    /// Logs leadership changes; stopped before raft so a shutdown is not reported as one.
+    leader_log: JoinHandle<()>,
     db: Mutex<Option<Arc<RaftDb>>>,
     /// Committed index + 1 (0 = none), updated by the log store.
     committed: Arc<AtomicU64>,
@@ -202,9 +214,17 @@ impl Consensus {
             let cfg = cfg.clone();
             let committed = committed.clone();
             tokio::task::spawn_blocking(move || -> Result<_, ConsensusError> {
-                std::fs::create_dir_all(&cfg.data_dir)
-                    .map_err(|e| ConsensusError::Storage(format!("create data dir: {e}")))?;
-                let db = Arc::new(RaftDb::open(&cfg.data_dir.join("raft"))?);
+                std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+                    ConsensusError::Storage(format!(
+                        "cannot create data directory {}: {e}",
+                        cfg.data_dir.display()
+                    ))
+                })?;
+                let db = RaftDb::open(&cfg.data_dir.join("raft")).map_err(|e| match e {
+                    OpenError::Locked => ConsensusError::DataDirInUse(cfg.data_dir.clone()),
+                    OpenError::Store(e) => e.into(),
+                })?;
+                let db = Arc::new(db);
                 let log = LogStore::open(db.clone(), cfg.fsync, committed)
                     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
                 let sm = SmStore::open(sm, &cfg.data_dir.join("snapshots"))?;
@@ -271,6 +291,14 @@ impl Consensus {
                 .map_err(|e| ConsensusError::Fatal(format!("no leadership: {e}")))?;
         }
         let t_leader = t0.elapsed();
+        let server_metrics = raft.server_metrics();
+        let term = server_metrics.borrow().vote.leader_id().get_term();
+        tracing::info!(node_id = cfg.node_id, term, "this node is the leader");
+        let leader_log = tokio::spawn(log_leader_changes(
+            cfg.node_id,
+            server_metrics,
+            Some(cfg.node_id),
+        ));
 
         // Everything in the log was committed by us (single voter) or is committed by our new
         // term; wait until it is applied so reads never go back in time after a restart.
@@ -304,6 +332,7 @@ impl Consensus {
             raft,
             tx,
             proposer: Mutex::new(Some(proposer)),
+            leader_log,
             db: Mutex::new(Some(db)),
             committed,
             counters,
@@ -393,6 +422,7 @@ impl Consensus {
             return Ok(());
         }
         tracing::debug!(node_id = self.node_id, "consensus shutting down");
+        self.leader_log.abort();
         let proposer = self
             .proposer
             .lock()
@@ -429,6 +459,7 @@ impl Drop for Consensus {
             return;
         }
         // Dropped without shutdown: stop the background tasks so they don't outlive us.
+        self.leader_log.abort();
         if let Some(p) = self
             .proposer
             .get_mut()
@@ -442,6 +473,31 @@ impl Drop for Consensus {
             rt.spawn(async move {
                 let _ = raft.shutdown().await;
             });
+        }
+    }
+}
+
+/// Logs who leads whenever that changes: the first thing an operator asks of a cluster.
+async fn log_leader_changes(
+    node_id: u64,
+    mut metrics: tokio::sync::watch::Receiver<
+        openraft::metrics::RaftServerMetrics<NodeId, BasicNode>,
+    >,
+    mut known: Option<u64>,
+) {
+    while metrics.changed().await.is_ok() {
+        let (leader, term) = {
+            let m = metrics.borrow_and_update();
+            (m.current_leader, m.vote.leader_id().get_term())
+        };
+        if leader == known {
+            continue;
+        }
+        known = leader;
+        match leader {
+            Some(l) if l == node_id => tracing::info!(node_id, term, "this node is the leader"),
+            Some(l) => tracing::info!(node_id, leader = l, term, "following the leader"),
+            None => tracing::warn!(node_id, term, "no leader"),
         }
     }
 }

@@ -83,19 +83,41 @@ pub struct Server {
 #[derive(Debug)]
 pub enum StartError {
     Consensus(ConsensusError),
-    Bind(std::io::Error),
+    /// The client address could not be bound.
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Consensus(e) => write!(f, "storage/consensus: {e}"),
-            StartError::Bind(e) => write!(f, "cannot listen: {e}"),
+            // Consensus errors name their path or cause themselves.
+            StartError::Consensus(e) => write!(f, "{e}"),
+            StartError::Bind { addr, error } => {
+                write!(f, "cannot listen for clients on {addr}: {error}")?;
+                if error.kind() == std::io::ErrorKind::AddrInUse {
+                    // The usual cause for a newcomer: a second server, or ZooKeeper itself.
+                    write!(
+                        f,
+                        " (is another Corral or ZooKeeper running? --client-addr picks another)"
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Consensus(e) => Some(e),
+            StartError::Bind { error, .. } => Some(error),
+        }
+    }
+}
 
 impl Server {
     /// Open storage, recover the tree, and start listening.
@@ -108,10 +130,31 @@ impl Server {
         let consensus = Consensus::start(cc, node.clone())
             .await
             .map_err(StartError::Consensus)?;
-        let listener = TcpListener::bind(config.client_addr)
-            .await
-            .map_err(StartError::Bind)?;
-        let local_addr = listener.local_addr().map_err(StartError::Bind)?;
+        {
+            let state = node.lock();
+            info!(
+                znodes = state.tree.node_count(),
+                sessions = state.tree.sessions().count(),
+                last_zxid = format_args!("{:#x}", state.tree.last_zxid()),
+                "recovered"
+            );
+        }
+        let addr = config.client_addr;
+        let bound = TcpListener::bind(addr).await.and_then(|l| {
+            let a = l.local_addr()?;
+            Ok((l, a))
+        });
+        let (listener, local_addr) = match bound {
+            Ok(b) => b,
+            Err(error) => {
+                // Stop storage cleanly rather than drop it: the log is synced
+                // and openraft's tasks end without errors of their own.
+                if let Err(e) = consensus.shutdown().await {
+                    warn!(error = %e, "storage did not shut down cleanly");
+                }
+                return Err(StartError::Bind { addr, error });
+            }
+        };
         let shared = Arc::new(Shared {
             config,
             node,
@@ -123,7 +166,7 @@ impl Server {
             per_ip: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         });
-        info!(addr = %local_addr, data_dir = %shared.config.data_dir.display(), "serving");
+        info!(addr = %local_addr, node_id = shared.node.id(), "serving clients");
         let tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(housekeeping(shared.clone())),
@@ -131,10 +174,20 @@ impl Server {
         let mut admin_tasks = Vec::new();
         let mut admin_addr = None;
         let http = [
-            (shared.config.admin_addr, false, "admin server"),
-            (shared.config.metrics_addr, true, "metrics server"),
+            (
+                shared.config.admin_addr,
+                false,
+                "admin server",
+                "--admin-addr moves it, --admin-server no turns it off",
+            ),
+            (
+                shared.config.metrics_addr,
+                true,
+                "metrics server",
+                "--metrics-addr moves it",
+            ),
         ];
-        for (addr, metrics_only, what) in http {
+        for (addr, metrics_only, what, hint) in http {
             let Some(addr) = addr else { continue };
             // As ZooKeeper does when its AdminServer cannot start: log it and
             // keep serving clients, who matter more than the dashboards.
@@ -153,7 +206,12 @@ impl Server {
                         metrics_only,
                     )));
                 }
-                Err(e) => error!(%addr, error = %e, "{what} not started; still serving clients"),
+                Err(e) => error!(
+                    %addr,
+                    error = %e,
+                    hint,
+                    "{what} not started: cannot listen; still serving clients"
+                ),
             }
         }
         Ok(Server {

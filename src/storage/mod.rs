@@ -40,6 +40,20 @@ impl From<std::io::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Why [`RaftDb::open`] failed.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process holds the database's lock: opening it twice would corrupt it.
+    Locked,
+    Store(StoreError),
+}
+
+impl From<StoreError> for OpenError {
+    fn from(e: StoreError) -> Self {
+        OpenError::Store(e)
+    }
+}
+
 /// Keys of the `raft_meta` keyspace.
 pub mod meta_key {
     pub const VOTE: &[u8] = b"vote";
@@ -70,16 +84,29 @@ pub struct RaftDb {
 
 impl RaftDb {
     /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> StoreResult<RaftDb> {
-        std::fs::create_dir_all(dir)?;
+    pub fn open(dir: &Path) -> Result<RaftDb, OpenError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         // The log is written once and read back at most once (the in-memory
         // cache serves apply), so a small memtable and block cache keep
         // memory for the tree rather than for copies of the log.
-        let db = Database::builder(dir).cache_size(8 << 20).open()?;
-        let log = db.keyspace("raft_log", || {
-            KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
-        })?;
-        let meta = db.keyspace("raft_meta", KeyspaceCreateOptions::default)?;
+        let db = match Database::builder(dir).cache_size(8 << 20).open() {
+            Ok(db) => db,
+            Err(fjall::Error::Locked) => return Err(OpenError::Locked),
+            Err(e) => {
+                return Err(
+                    StoreError(format!("cannot open {}: fjall: {e}", dir.display())).into(),
+                );
+            }
+        };
+        let log = db
+            .keyspace("raft_log", || {
+                KeyspaceCreateOptions::default().max_memtable_size(8 << 20)
+            })
+            .map_err(StoreError::from)?;
+        let meta = db
+            .keyspace("raft_meta", KeyspaceCreateOptions::default)
+            .map_err(StoreError::from)?;
         Ok(RaftDb { db, log, meta })
     }
 

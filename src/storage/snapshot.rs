@@ -48,11 +48,12 @@ fn sync_dir(dir: &Path) -> StoreResult<()> {
 impl SnapshotFiles {
     /// Opens the snapshot directory, creating it, and removes leftovers of interrupted writes.
     pub fn open(dir: &Path) -> StoreResult<SnapshotFiles> {
-        fs::create_dir_all(dir)?;
-        for ent in fs::read_dir(dir)? {
-            let ent = ent?;
+        let at = |e: std::io::Error| StoreError(format!("snapshots in {}: {e}", dir.display()));
+        fs::create_dir_all(dir).map_err(at)?;
+        for ent in fs::read_dir(dir).map_err(at)? {
+            let ent = ent.map_err(at)?;
             if ent.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
-                fs::remove_file(ent.path())?;
+                fs::remove_file(ent.path()).map_err(at)?;
             }
         }
         Ok(SnapshotFiles {
