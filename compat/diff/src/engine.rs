@@ -803,6 +803,24 @@ impl Engine {
         );
     }
 
+    /// Wait (up to 300 ms) until neither server's last zxid moves for 30 ms,
+    /// so a background txn (an expiry, a container reaped) that is under way
+    /// does not land inside a zxid.used measurement.
+    fn quiet_zxids(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut last: Vec<Option<i64>> =
+            self.sides.iter_mut().map(|s| s.probe.last_zxid()).collect();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(30));
+            let now: Vec<Option<i64>> =
+                self.sides.iter_mut().map(|s| s.probe.last_zxid()).collect();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+
     /// Apply [`RESUME_RULE`]: only the live connection's fate, and only
     /// ZooKeeper closed vs Corral open, is excused; both then lose it.
     fn resume_rule(&mut self, slot: usize, main: &mut [Out; 2]) -> bool {
@@ -992,6 +1010,9 @@ impl Engine {
                     // For the rare classes, whether the op used a zxid is
                     // checked directly: the server's last zxid around it.
                     let odd = act.is_odd();
+                    if odd {
+                        self.quiet_zxids();
+                    }
                     for (si, m) in main.iter_mut().enumerate() {
                         let before = if odd {
                             self.sides[si].probe.last_zxid()
