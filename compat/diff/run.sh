@@ -3,7 +3,9 @@
 # fresh data dirs (loopback, ports 26000-26999), run the fixed seed set and the
 # scripted cases through corral-diff, stop both. Exits non-zero on any
 # difference not in compat/diff/allow.txt.
-# Env: DIFF_SEEDS (comma list), DIFF_OPS (ops per seed), DIFF_ARGS (extra flags).
+# Env: DIFF_SEEDS (comma list), DIFF_OPS (ops per seed), DIFF_ARGS (extra flags),
+# DIFF_TTL=off (both servers with TTL nodes off, and cases-ttl-off.txt instead
+# of cases.txt: ZooKeeper's zookeeper.extendedTypesEnabled=false vs --ttl-nodes no).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -23,13 +25,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ZK_TICK_TIME=$tick ZK_CONTAINER_CHECK_MS=100 "$here/../zk/start.sh" "$zk_port" "$dir/zk" >/dev/null
-CORRAL_ARGS="--tick-time $tick" "$root/compat/corral/ctl.sh" "$corral_port" "$dir/corral" start
+script="$here/cases.txt"; zk_ttl=true; corral_ttl=""
+if [ "${DIFF_TTL:-on}" = off ]; then
+  script="$here/cases-ttl-off.txt"; zk_ttl=false; corral_ttl="--ttl-nodes no"
+fi
+ZK_TICK_TIME=$tick ZK_CONTAINER_CHECK_MS=100 ZK_EXTENDED_TYPES=$zk_ttl \
+  "$here/../zk/start.sh" "$zk_port" "$dir/zk" >/dev/null
+CORRAL_ARGS="--tick-time $tick $corral_ttl" "$root/compat/corral/ctl.sh" "$corral_port" "$dir/corral" start
 
 set +e
 "$root/target/release/corral-diff" --zk "127.0.0.1:$zk_port" --corral "127.0.0.1:$corral_port" \
   --tick "$tick" --allow "$here/allow.txt" --seed "$seeds" --ops "$ops" \
-  --script "$here/cases.txt" ${DIFF_ARGS:-}
+  --script "$script" ${DIFF_ARGS:-}
 rc=$?
 set -e
 if [ "$rc" -ne 0 ]; then

@@ -4,7 +4,8 @@
 # Prints the server pid once `ruok` answers `imok`.
 # Env: ZK_TICK_TIME (ms, default 2000), ZK_CONTAINER_CHECK_MS (container/TTL reaper
 # interval, default ZooKeeper's 60000), ZK_ADMIN_PORT (enables the AdminServer on
-# 127.0.0.1:ZK_ADMIN_PORT, so /commands JSON can be compared).
+# 127.0.0.1:ZK_ADMIN_PORT, so /commands JSON can be compared), ZK_4LW_WHITELIST
+# (default '*'), ZK_EXTENDED_TYPES (true|false, default true: TTL nodes on).
 set -euo pipefail
 port="${1:?usage: start.sh PORT DATADIR}"
 dir="${2:?usage: start.sh PORT DATADIR}"
@@ -25,7 +26,7 @@ dataDir=$dir/data
 clientPort=$port
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
-4lw.commands.whitelist=*
+4lw.commands.whitelist=${ZK_4LW_WHITELIST:-*}
 admin.enableServer=$admin_on
 admin.serverAddress=127.0.0.1
 admin.serverPort=${ZK_ADMIN_PORT:-8080}
@@ -41,8 +42,8 @@ if [ -n "${ZK_ADMIN_PORT:-}" ]; then
   done
 fi
 setsid java -Xmx512m \
-  -Dzookeeper.4lw.commands.whitelist='*' \
-  -Dzookeeper.extendedTypesEnabled=true \
+  -Dzookeeper.4lw.commands.whitelist="${ZK_4LW_WHITELIST:-*}" \
+  -Dzookeeper.extendedTypesEnabled="${ZK_EXTENDED_TYPES:-true}" \
   -Dznode.container.checkIntervalMs="${ZK_CONTAINER_CHECK_MS:-60000}" \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -Dorg.slf4j.simpleLogger.showDateTime=true \
@@ -59,7 +60,7 @@ for _ in $(seq 1 300); do
   if ! kill -0 "$pid" 2>/dev/null; then
     echo "start.sh: ZooKeeper exited; see $dir/zk.log" >&2; tail -20 "$dir/zk.log" >&2; exit 1
   fi
-  [ "$(ruok)" = imok ] && { echo "$pid"; exit 0; }
+  case "$(ruok)" in imok|*"not in the whitelist"*) echo "$pid"; exit 0 ;; esac
   sleep 0.1
 done
 echo "start.sh: ZooKeeper did not answer ruok within 30s; see $dir/zk.log" >&2

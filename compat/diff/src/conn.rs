@@ -37,6 +37,21 @@ impl Conn {
         passwd: Bytes,
         timeout: i32,
     ) -> io::Result<(Option<Conn>, ConnectResponse)> {
+        let (c, rsp) = Self::handshake_keep(addr, session, passwd, timeout)?;
+        if rsp.timeout == 0 {
+            return Ok((None, rsp));
+        }
+        Ok((Some(c), rsp))
+    }
+
+    /// Handshake that keeps the connection even when the session was refused,
+    /// so the caller can see whether the server closes it.
+    pub fn handshake_keep(
+        addr: &str,
+        session: i64,
+        passwd: Bytes,
+        timeout: i32,
+    ) -> io::Result<(Conn, ConnectResponse)> {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(8)))?;
@@ -54,10 +69,20 @@ impl Conn {
             .read_frame()?
             .ok_or_else(|| io::Error::other("closed during the handshake"))?;
         let rsp: ConnectResponse = decode_exact(&frame).map_err(other)?;
-        if rsp.timeout == 0 {
-            return Ok((None, rsp));
-        }
-        Ok((Some(c), rsp))
+        Ok((c, rsp))
+    }
+
+    /// Whether the server closes the connection within `ms` (without sending
+    /// anything more).
+    pub fn closed_within(&mut self, ms: u64) -> bool {
+        let _ = self.s.set_read_timeout(Some(Duration::from_millis(ms)));
+        let mut b = [0u8; 1];
+        let closed = match self.s.read(&mut b) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+        };
+        let _ = self.s.set_read_timeout(Some(Duration::from_secs(8)));
+        closed
     }
 
     /// One frame body; `None` on end of stream, reset or timeout.
@@ -89,6 +114,38 @@ impl Conn {
             .s
             .write_all(&frame_bytes(&RequestPacket { xid, request }));
         xid
+    }
+
+    /// Send a request whose encoding `damage` may change (the payload after
+    /// the length prefix: header and body); the reply is read as `request`'s.
+    pub fn call_damaged(
+        &mut self,
+        request: Request,
+        fixed_xid: Option<i32>,
+        damage: impl FnOnce(Vec<u8>) -> Vec<u8>,
+        events: &mut Vec<WatcherEvent>,
+    ) -> Answer {
+        let op = request.op_code();
+        let xid = fixed_xid.unwrap_or_else(|| {
+            let x = self.next_xid;
+            self.next_xid += 1;
+            x
+        });
+        let frame = frame_bytes(&RequestPacket { xid, request });
+        let payload = damage(frame[4..].to_vec());
+        let mut out = Vec::with_capacity(payload.len() + 4);
+        out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        out.extend_from_slice(&payload);
+        let _ = self.s.write_all(&out);
+        self.wait(xid, op, events)
+    }
+
+    /// The server's last zxid, from a ping's reply header.
+    pub fn last_zxid(&mut self) -> Option<i64> {
+        match self.call(Request::Ping(Empty {}), Some(xid::PING), &mut Vec::new()) {
+            Answer::Reply(r) => Some(r.header.zxid),
+            _ => None,
+        }
     }
 
     /// Read until the reply with `want_xid`; notifications on the way are

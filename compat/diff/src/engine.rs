@@ -18,7 +18,7 @@ use sha1::Digest;
 
 use crate::compare::{Answer, Atom, Maps, side_by_side};
 use crate::conn::{self, Conn};
-use crate::ops::{Act, Api, Data, Op};
+use crate::ops::{Act, Api, Cut, Data, Op, has_placeholder, raw_bytes};
 
 /// Differences that are intended, with the reason, from the allow-list file.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +35,12 @@ pub const RULES: &[&str] = &[
     "checkwatches-other-session",
     "remove-persistent-by-type",
     "watch-mode-overlap",
+    RESUME_RULE,
 ];
+
+/// ZooKeeper closes a live session's connection when another connection
+/// presents that session id with a wrong password; Corral keeps it.
+pub const RESUME_RULE: &str = "resume-wrong-password";
 
 impl Allow {
     pub fn parse(text: &str) -> Result<Allow, String> {
@@ -156,6 +161,41 @@ pub fn acl_list(spec: &str) -> Vec<Acl> {
             Some(acl(perms, scheme, &id))
         })
         .collect()
+}
+
+/// A request with trailing bytes is still read as its inner op.
+fn trailing_inner(act: &Act) -> &Act {
+    match act {
+        Act::Malformed {
+            cut: Cut::Trail(_),
+            inner,
+        } => inner,
+        a => a,
+    }
+}
+
+/// Replace every jute ustring `s` (length prefix and UTF-8 bytes) in
+/// `payload` with `s`'s raw bytes (placeholders turned into single bytes).
+fn replace_ustring(payload: &[u8], s: &str) -> Vec<u8> {
+    let enc = |b: &[u8]| {
+        let mut v = (b.len() as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(b);
+        v
+    };
+    let from = enc(s.as_bytes());
+    let to = enc(&raw_bytes(s));
+    let mut out = Vec::with_capacity(payload.len());
+    let mut i = 0;
+    while i < payload.len() {
+        if payload[i..].starts_with(&from) {
+            out.extend_from_slice(&to);
+            i += from.len();
+        } else {
+            out.push(payload[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn data_bytes(d: &Data) -> Option<Bytes> {
@@ -410,20 +450,55 @@ impl Engine {
                 op: *op,
                 body: Bytes::new(),
             },
-            Act::Auth { cred } => {
-                let cred = if cred.contains(':') {
-                    cred.clone()
+            Act::Auth { scheme, cred } => {
+                let auth = if cred == "null" {
+                    None
+                } else if let Some(literal) = cred.strip_prefix('=') {
+                    Some(raw_bytes(literal))
+                } else if cred.contains(':') {
+                    Some(raw_bytes(cred))
                 } else {
-                    format!("{cred}:{cred}-pw")
+                    Some(format!("{cred}:{cred}-pw").into_bytes())
                 };
                 Request::Auth(AuthPacket {
                     auth_type: 0,
-                    scheme: "digest".into(),
-                    auth: Some(Bytes::from(cred.into_bytes())),
+                    scheme: scheme.clone(),
+                    auth: auth.map(Bytes::from),
                 })
             }
+            Act::Malformed { inner, .. } => return self.request(inner),
             _ => return None,
         })
+    }
+
+    /// The strings of `act`'s request that hold placeholders for raw bytes.
+    fn wire_strings(&self, act: &Act, out: &mut Vec<String>) {
+        fn others(act: &Act, out: &mut Vec<String>) {
+            match act {
+                Act::Create { acl, .. } | Act::SetAcl { acl, .. } => {
+                    for a in acl_list(acl) {
+                        out.extend(
+                            [a.id.scheme, a.id.id]
+                                .into_iter()
+                                .filter(|s| has_placeholder(s)),
+                        );
+                    }
+                }
+                Act::Auth { scheme, .. } if has_placeholder(scheme) => out.push(scheme.clone()),
+                Act::Multi(ops) | Act::MultiRead(ops) => ops.iter().for_each(|o| others(o, out)),
+                Act::Malformed { inner, .. } => others(inner, out),
+                _ => {}
+            }
+        }
+        out.extend(
+            act.paths()
+                .into_iter()
+                .map(|p| self.path(p))
+                .filter(|w| has_placeholder(w)),
+        );
+        others(act, out);
+        out.sort();
+        out.dedup();
     }
 
     fn response(&self, out: &mut Out, r: &Response, fold_create2: bool) {
@@ -559,6 +634,10 @@ impl Engine {
                 }
                 return out;
             }
+            Act::BadResume => {
+                self.bad_resume(si, slot, &mut out);
+                return out;
+            }
             _ => {}
         }
         let Some(request) = (match act {
@@ -568,11 +647,44 @@ impl Engine {
             out.push("unsupported", Atom::S(act.to_string()));
             return out;
         };
-        let fixed = if matches!(act, Act::Auth { .. }) {
-            Some(xid::AUTH)
-        } else {
-            None
+        // What the op does when its request is read as sent (a trailing-bytes
+        // request is still the inner op).
+        let eff = match act {
+            Act::Malformed {
+                cut: Cut::Trail(_),
+                inner,
+            } => inner.as_ref(),
+            a => a,
         };
+        let fixed = match act {
+            Act::Auth { .. } => Some(xid::AUTH),
+            Act::Malformed { inner, .. } if matches!(**inner, Act::Auth { .. }) => Some(xid::AUTH),
+            _ => None,
+        };
+        let mut strings = Vec::new();
+        self.wire_strings(act, &mut strings);
+        let cut = match act {
+            Act::Malformed { cut, .. } => Some(cut.clone()),
+            _ => None,
+        };
+        let damage = move |mut payload: Vec<u8>| -> Vec<u8> {
+            for s in &strings {
+                payload = replace_ustring(&payload, s);
+            }
+            match cut {
+                None => payload,
+                Some(Cut::Keep(n)) => payload[..n.min(payload.len())].to_vec(),
+                Some(Cut::Drop(n)) => {
+                    let keep = payload.len().saturating_sub(n).max(8.min(payload.len()));
+                    payload[..keep].to_vec()
+                }
+                Some(Cut::Trail(b)) => {
+                    payload.extend_from_slice(&b);
+                    payload
+                }
+            }
+        };
+        let raw = matches!(act, Act::Malformed { .. }) || act.is_odd();
         let is_container = |a: &Act| {
             matches!(
                 a,
@@ -587,6 +699,7 @@ impl Engine {
             .as_mut()
             .and_then(|s| s.conn.as_mut())
         {
+            Some(c) if raw => c.call_damaged(request, fixed, damage, &mut evs),
             Some(c) => c.call(request, fixed, &mut evs),
             None => conn::Answer::Closed,
         };
@@ -608,7 +721,7 @@ impl Engine {
                 }
                 if si == 0 && r.header.err == 0 {
                     // Remember containers so reaping can be waited for.
-                    let created: Vec<String> = match (act, &r.body) {
+                    let created: Vec<String> = match (eff, &r.body) {
                         (a, Some(Response::CreateContainer(c))) if is_container(a) => {
                             vec![c.path.clone()]
                         }
@@ -645,6 +758,95 @@ impl Engine {
             self.sides[si].slots[slot] = None;
         }
         out
+    }
+
+    /// A second connection presents `slot`'s live session id with a wrong
+    /// password: what it gets, and whether the live connection survives.
+    fn bad_resume(&mut self, si: usize, slot: usize, out: &mut Out) {
+        let addr = self.sides[si].addr.clone();
+        let Some(sess) = self.sides[si].slots[slot].as_ref() else {
+            out.push("badresume", Atom::S("no session in this slot".into()));
+            return;
+        };
+        let mut wrong = sess.passwd.to_vec();
+        match wrong.first_mut() {
+            Some(b) => *b ^= 0x5a,
+            None => wrong.push(1),
+        }
+        match Conn::handshake_keep(&addr, sess.id, Bytes::from(wrong), sess.timeout) {
+            Ok((mut second, rsp)) => {
+                out.push("second.timeout", Atom::I(rsp.timeout.into()));
+                out.push("second.session", Atom::Sess(rsp.session_id));
+                out.push(
+                    "second.passwd.len",
+                    Atom::I(rsp.passwd.as_ref().map_or(-1, |p| p.len() as i64)),
+                );
+                let closed = second.closed_within(2000);
+                out.push(
+                    "second.conn",
+                    Atom::S(if closed { "closed" } else { "open" }.into()),
+                );
+            }
+            Err(e) => out.push("second", Atom::S(format!("error: {e}"))),
+        }
+        let mut evs = Vec::new();
+        let sess = self.sides[si].slots[slot].as_mut().expect("checked above");
+        let alive = sess.conn.as_mut().is_some_and(|c| c.ping(&mut evs));
+        if !alive {
+            sess.conn = None;
+        }
+        let evs: Vec<(i64, WatcherEvent)> = evs.into_iter().map(|e| (-1, e)).collect();
+        self.event_atoms(out, slot, &evs);
+        out.push(
+            "live.conn",
+            Atom::S(if alive { "open" } else { "closed" }.into()),
+        );
+    }
+
+    /// Wait (up to 300 ms) until neither server's last zxid moves for 30 ms,
+    /// so a background txn (an expiry, a container reaped) that is under way
+    /// does not land inside a zxid.used measurement.
+    fn quiet_zxids(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut last: Vec<Option<i64>> =
+            self.sides.iter_mut().map(|s| s.probe.last_zxid()).collect();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(30));
+            let now: Vec<Option<i64>> =
+                self.sides.iter_mut().map(|s| s.probe.last_zxid()).collect();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+
+    /// Apply [`RESUME_RULE`]: only the live connection's fate, and only
+    /// ZooKeeper closed vs Corral open, is excused; both then lose it.
+    fn resume_rule(&mut self, slot: usize, main: &mut [Out; 2]) -> bool {
+        if !self.cfg.allow.has(RESUME_RULE) {
+            return false;
+        }
+        let at = |o: &Out, want: &str| {
+            o.atoms
+                .iter()
+                .position(|(l, a)| l == "live.conn" && *a == Atom::S(want.into()))
+        };
+        let (Some(z), Some(c)) = (at(&main[0], "closed"), at(&main[1], "open")) else {
+            return false;
+        };
+        let note = Atom::S(format!("allowed: {RESUME_RULE}"));
+        main[0].atoms[z].1 = note.clone();
+        main[1].atoms[c].1 = note;
+        if let Some(s) = self.sides[1].slots[slot].as_mut() {
+            s.conn = None;
+        }
+        self.watched[slot] = Default::default();
+        *self
+            .allowed_hits
+            .entry(RESUME_RULE.to_string())
+            .or_default() += 1;
+        true
     }
 
     /// Ping every session of side `si`; resume sessions whose connection is gone.
@@ -805,8 +1007,32 @@ impl Engine {
                     || matches!(act, Act::Connect { .. })
                 {
                     let fold = self.cfg.allow.has("multi-create2-stat");
+                    // For the rare classes, whether the op used a zxid is
+                    // checked directly: the server's last zxid around it.
+                    let odd = act.is_odd();
+                    if odd {
+                        self.quiet_zxids();
+                    }
                     for (si, m) in main.iter_mut().enumerate() {
+                        let before = if odd {
+                            self.sides[si].probe.last_zxid()
+                        } else {
+                            None
+                        };
                         *m = self.exec(si, op.slot, act, fold);
+                        if odd {
+                            let after = self.sides[si].probe.last_zxid();
+                            m.push(
+                                "zxid.used",
+                                match (before, after) {
+                                    (Some(b), Some(a)) => Atom::I(a - b),
+                                    _ => Atom::S("probe connection failed".into()),
+                                },
+                            );
+                        }
+                    }
+                    if matches!(act, Act::BadResume) {
+                        self.resume_rule(op.slot, &mut main);
                     }
                     rule = self
                         .allowed_rule(act, &main[0], &main[1])
@@ -889,6 +1115,7 @@ impl Engine {
         if !self.cfg.allow.has("watch-mode-overlap") {
             return None;
         }
+        let act = trailing_inner(act);
         let (one_shot, persistent) = &self.watched[slot];
         let overlap = match act {
             Act::Exists { path, watch: true }
@@ -903,6 +1130,7 @@ impl Engine {
 
     /// Remember which watches an op may have set.
     fn note_watch(&mut self, slot: usize, act: &Act) {
+        let act = trailing_inner(act);
         let (one_shot, persistent) = &mut self.watched[slot];
         match act {
             Act::Exists { path, watch: true }
@@ -970,6 +1198,20 @@ mod tests {
         assert!(!a.has("watch-type-4-5"));
         assert!(Allow::parse("lone-check").is_err());
         assert!(Allow::parse("made-up reason").is_err());
+    }
+
+    #[test]
+    fn placeholder_strings_become_raw_bytes_with_their_length() {
+        let s = format!("/r/a{}z", crate::ops::placeholder(0xff));
+        let mut payload = vec![0, 0, 0, 7, 0, 0, 0, 4];
+        payload.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        payload.extend_from_slice(s.as_bytes());
+        payload.push(1);
+        let out = replace_ustring(&payload, &s);
+        let mut want = vec![0, 0, 0, 7, 0, 0, 0, 4, 0, 0, 0, 6];
+        want.extend_from_slice(b"/r/a\xffz");
+        want.push(1);
+        assert_eq!(out, want);
     }
 
     #[test]

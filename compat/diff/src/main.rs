@@ -45,6 +45,10 @@ struct Args {
     /// Do not shrink a difference.
     #[arg(long)]
     no_shrink: bool,
+    /// Survey mode: do not stop a case at its first difference; print each
+    /// differing op on one line and go on (later ones may be consequences).
+    #[arg(long)]
+    keep_going: bool,
     /// Replays the shrinker may use.
     #[arg(long, default_value_t = 120)]
     shrink_budget: usize,
@@ -132,7 +136,28 @@ fn report(title: &str, ops: &[Op], d: &Divergence) {
     print!("{}", d.table);
 }
 
+/// Run every op, printing each difference on one line.
+fn survey(cfg: &Config, title: &str, ops: &[Op]) -> Result<bool, String> {
+    let mut engine = Engine::new(cfg.clone(), &tag())?;
+    let mut found = 0;
+    for (i, op) in ops.iter().enumerate() {
+        if let Err(d) = engine.step(i, op) {
+            found += 1;
+            println!("DIFF {title} op {i}: {} -- {}", d.op, d.reason);
+        }
+    }
+    engine.finish();
+    println!(
+        "{} {title}: {found} differing ops",
+        if found == 0 { "ok  " } else { "DIFF" }
+    );
+    Ok(found == 0)
+}
+
 fn run_case(cfg: &Config, args: &Args, title: &str, ops: &[Op]) -> Result<bool, String> {
+    if args.keep_going {
+        return survey(cfg, title, ops);
+    }
     let started = Instant::now();
     match replay(cfg, ops)? {
         None => {

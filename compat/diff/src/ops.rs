@@ -8,6 +8,16 @@
 //! `data=TEXT`, `data=null`, `data=@N` (N bytes of `x`). `acl=open|read|creator|none`
 //! or `scheme:id:perms,...` where a digest id is the user name (the tester
 //! hashes `user:user-pw`). Multi ops: `s0 multi [ create /a ; delete /a v=0 ]`.
+//!
+//! Raw bytes that are not UTF-8 are written `\xNN` in paths, ACL specs and auth
+//! fields; in memory each such byte is the placeholder char U+10FF00 + NN
+//! ([`placeholder`]), turned back into the single byte when the request is
+//! encoded. `auth [scheme=S] CRED`: CRED `user` (digest `user:user-pw`),
+//! `user:pw`, `=literal` (sent as written, `=` alone is empty) or `null`.
+//! `malformed keep=N|drop=N|trail=HEX OP`: OP's frame cut to its first N
+//! bytes (N < 8: shorter than the request header), its body without its last
+//! N bytes, or with HEX bytes appended. `badresume`: a second connection
+//! presents the slot's live session id with a wrong password.
 
 use std::fmt;
 
@@ -38,6 +48,7 @@ pub enum Act {
     /// Drop the connection and resume the session on a new one.
     Reconnect,
     Auth {
+        scheme: String,
         cred: String,
     },
     Create {
@@ -113,9 +124,56 @@ pub enum Act {
     Raw {
         op: i32,
     },
+    /// A request whose encoding is cut or extended.
+    Malformed {
+        cut: Cut,
+        inner: Box<Act>,
+    },
+    /// A second connection resumes the slot's live session with a wrong password.
+    BadResume,
     Sleep {
         ms: u64,
     },
+}
+
+/// How a [`Act::Malformed`] request is damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cut {
+    /// Keep only the first N bytes of the frame (header included); N < 8.
+    Keep(usize),
+    /// Drop the last N bytes of the body (all of it when N is larger).
+    Drop(usize),
+    /// Append these bytes after a valid body.
+    Trail(Vec<u8>),
+}
+
+/// The char standing for raw byte `b` in paths and other strings.
+pub fn placeholder(b: u8) -> char {
+    char::from_u32(0x10_FF00 + u32::from(b)).expect("valid scalar")
+}
+
+/// The byte a placeholder char stands for.
+pub fn placeholder_byte(c: char) -> Option<u8> {
+    let n = u32::from(c);
+    (0x10_FF00..=0x10_FFFF)
+        .contains(&n)
+        .then(|| (n - 0x10_FF00) as u8)
+}
+
+/// The wire bytes of a string that may hold placeholders.
+pub fn raw_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match placeholder_byte(c) {
+            Some(b) => out.push(b),
+            None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+pub fn has_placeholder(s: &str) -> bool {
+    s.chars().any(|c| placeholder_byte(c).is_some())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +187,9 @@ pub struct Op {
 impl Act {
     /// Whether the op can change server state (and so fire watches or reap).
     pub fn is_write(&self) -> bool {
+        if let Act::Malformed { inner, .. } = self {
+            return inner.is_write();
+        }
         !matches!(
             self,
             Act::Exists { .. }
@@ -141,15 +202,95 @@ impl Act {
                 | Act::WhoAmI
                 | Act::MultiRead(_)
                 | Act::Auth { .. }
+                | Act::BadResume
+                // No txn: the reply header carries the server's last zxid,
+                // which background expiries and reaping move.
+                | Act::AddWatch { .. }
+                | Act::RemoveWatches { .. }
+                | Act::CheckWatches { .. }
+                | Act::Sync { .. }
         )
+    }
+
+    /// The paths the op names (multi ops included).
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            Act::Create { path, .. }
+            | Act::Delete { path, .. }
+            | Act::Exists { path, .. }
+            | Act::Get { path, .. }
+            | Act::Set { path, .. }
+            | Act::Children { path, .. }
+            | Act::Children2 { path, .. }
+            | Act::GetAcl { path }
+            | Act::SetAcl { path, .. }
+            | Act::Sync { path }
+            | Act::Check { path, .. }
+            | Act::AddWatch { path, .. }
+            | Act::RemoveWatches { path, .. }
+            | Act::CheckWatches { path, .. }
+            | Act::Ephemerals { path }
+            | Act::Count { path } => vec![path.as_str()],
+            Act::Multi(ops) | Act::MultiRead(ops) => ops.iter().flat_map(|o| o.paths()).collect(),
+            Act::Malformed { inner, .. } => inner.paths(),
+            _ => vec![],
+        }
+    }
+
+    /// An op of the rarely-exercised classes whose zxid use is checked
+    /// directly (the server's last zxid before and after): damaged requests,
+    /// strings that are not UTF-8, reads inside multi or writes inside
+    /// multiRead, auth, wrong-password resumes.
+    pub fn is_odd(&self) -> bool {
+        let mixed = |ops: &[Act], want_write: bool| ops.iter().any(|o| o.is_write() != want_write);
+        match self {
+            Act::Malformed { .. } | Act::Auth { .. } | Act::BadResume => true,
+            Act::Multi(ops) if mixed(ops, true) => true,
+            Act::MultiRead(ops) if mixed(ops, false) => true,
+            Act::Create { acl, .. } | Act::SetAcl { acl, .. } if has_placeholder(acl) => true,
+            _ => self
+                .paths()
+                .iter()
+                .any(|p| has_placeholder(p) || !p.is_ascii()),
+        }
     }
 }
 
 fn q(s: &str) -> String {
     if s.is_empty() {
-        "\"\"".into()
-    } else {
-        s.escape_default().to_string()
+        return "\"\"".into();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        match placeholder_byte(c) {
+            Some(b) => out.push_str(&format!("\\x{b:02x}")),
+            None => out.extend(c.escape_default()),
+        }
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err(format!("odd hex {s:?}"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| format!("hex {s:?}: {e}")))
+        .collect()
+}
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cut::Keep(n) => write!(f, "keep={n}"),
+            Cut::Drop(n) => write!(f, "drop={n}"),
+            Cut::Trail(b) => write!(f, "trail={}", hex(b)),
+        }
     }
 }
 
@@ -174,7 +315,13 @@ impl fmt::Display for Act {
             Act::Close => write!(f, "close"),
             Act::Expire => write!(f, "expire"),
             Act::Reconnect => write!(f, "reconnect"),
-            Act::Auth { cred } => write!(f, "auth {cred}"),
+            Act::Auth { scheme, cred } => {
+                if scheme == "digest" {
+                    write!(f, "auth {}", q(cred))
+                } else {
+                    write!(f, "auth scheme={} {}", q(scheme), q(cred))
+                }
+            }
             Act::Create {
                 api,
                 path,
@@ -189,7 +336,12 @@ impl fmt::Display for Act {
                     Api::Container => "createContainer",
                     Api::Ttl => "createTTL",
                 };
-                write!(f, "{verb} {} mode={mode} data={data} acl={acl}", q(path))?;
+                write!(
+                    f,
+                    "{verb} {} mode={mode} data={data} acl={}",
+                    q(path),
+                    q(acl)
+                )?;
                 if *api == Api::Ttl {
                     write!(f, " ttl={ttl}")?;
                 }
@@ -211,7 +363,7 @@ impl fmt::Display for Act {
             }
             Act::GetAcl { path } => write!(f, "getacl {}", q(path)),
             Act::SetAcl { path, acl, version } => {
-                write!(f, "setacl {} acl={acl} v={version}", q(path))
+                write!(f, "setacl {} acl={} v={version}", q(path), q(acl))
             }
             Act::Sync { path } => write!(f, "sync {}", q(path)),
             Act::Check { path, version } => write!(f, "check {} v={version}", q(path)),
@@ -241,6 +393,8 @@ impl fmt::Display for Act {
                 write!(f, " ]")
             }
             Act::Raw { op } => write!(f, "raw op={op}"),
+            Act::Malformed { cut, inner } => write!(f, "malformed {cut} {inner}"),
+            Act::BadResume => write!(f, "badresume"),
             Act::Sleep { ms } => write!(f, "sleep {ms}"),
         }
     }
@@ -281,6 +435,11 @@ fn unescape(s: &str) -> Result<String, String> {
             Some('\\') => out.push('\\'),
             Some('\'') => out.push('\''),
             Some('"') => out.push('"'),
+            Some('x') => {
+                let h: String = it.by_ref().take(2).collect();
+                let b = u8::from_str_radix(&h, 16).map_err(|e| format!("bad \\x{h}: {e}"))?;
+                out.push(placeholder(b));
+            }
             Some('u') => {
                 let rest: String = it.by_ref().take_while(|c| *c != '}').collect();
                 let hex = rest.trim_start_matches('{');
@@ -365,7 +524,7 @@ fn parse_act(words: &[&str]) -> Result<Act, String> {
             path: a.path()?,
             data: a.data()?,
             mode: a.num("mode", default_mode)?,
-            acl: a.get("acl").unwrap_or("open").to_string(),
+            acl: unescape(a.get("acl").unwrap_or("open"))?,
             ttl: a.num("ttl", 3_600_000)?,
         })
     };
@@ -377,7 +536,8 @@ fn parse_act(words: &[&str]) -> Result<Act, String> {
         "expire" => Act::Expire,
         "reconnect" => Act::Reconnect,
         "auth" => Act::Auth {
-            cred: a.pos.first().ok_or("auth USER[:PW]")?.to_string(),
+            scheme: unescape(a.get("scheme").unwrap_or("digest"))?,
+            cred: unescape(a.pos.first().ok_or("auth [scheme=S] CRED")?)?,
         },
         "create" => create(Api::Create)?,
         "create2" => create(Api::Create2)?,
@@ -411,7 +571,7 @@ fn parse_act(words: &[&str]) -> Result<Act, String> {
         "getacl" => Act::GetAcl { path: a.path()? },
         "setacl" => Act::SetAcl {
             path: a.path()?,
-            acl: a.get("acl").unwrap_or("open").to_string(),
+            acl: unescape(a.get("acl").unwrap_or("open"))?,
             version: a.num("v", -1)?,
         },
         "sync" => Act::Sync { path: a.path()? },
@@ -437,6 +597,26 @@ fn parse_act(words: &[&str]) -> Result<Act, String> {
         "raw" => Act::Raw {
             op: a.num("op", 99)?,
         },
+        "badresume" => Act::BadResume,
+        "malformed" => {
+            let (how, inner) = rest
+                .split_first()
+                .ok_or("malformed keep=N|drop=N|trail=HEX OP")?;
+            let (k, v) = how
+                .split_once('=')
+                .ok_or("malformed keep=N|drop=N|trail=HEX OP")?;
+            let n = || v.parse::<usize>().map_err(|_| format!("bad {how}"));
+            let cut = match k {
+                "keep" => Cut::Keep(n()?),
+                "drop" => Cut::Drop(n()?),
+                "trail" => Cut::Trail(unhex(v)?),
+                _ => return Err(format!("bad malformed {how}")),
+            };
+            Act::Malformed {
+                cut,
+                inner: Box::new(parse_act(inner)?),
+            }
+        }
         "multi" | "multiread" => {
             let inner = rest.join(" ");
             let inner = inner.trim();
@@ -595,8 +775,62 @@ const USERS: &[&str] = &["alice", "bob"];
 pub const SHORT_SLOT: usize = 2;
 pub const SESSIONS: usize = 3;
 
+/// Byte sequences that are not UTF-8: lone and truncated leads, stray
+/// continuations, overlong forms, encoded surrogates (where Java's decoder and
+/// Rust's `from_utf8_lossy` replace differently), values above U+10FFFF.
+const BAD_UTF8: &[&[u8]] = &[
+    b"\xff",
+    b"\xc3",
+    b"\xc0\xaf",
+    b"\xe0\x80\xaf",
+    b"\xed\xa0\x80",
+    b"\xed\xa0\xbd\xed\xb8\x80",
+    b"\xed\xa0",
+    b"\xed\xbf\xbf",
+    b"\xe2\x82",
+    b"\xf0\x9f\x98",
+    b"\xf4\x90\x80\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\x80",
+    b"\x80\x80\x80",
+    b"\xfe\xff",
+    b"\xc1\xbf",
+];
+/// Valid chars ZooKeeper's path check refuses (supplementary, U+FFFD, private
+/// use, C1 controls) or accepts (the last three).
+const ODD_CHARS: &[char] = &[
+    '\u{1F600}',
+    '\u{FFFD}',
+    '\u{E000}',
+    '\u{85}',
+    '\u{F8FF}',
+    '\u{FFF0}',
+    '\u{E9}',
+    '\u{D7FF}',
+    '\u{FFEF}',
+];
+
+/// A path with bytes that are not UTF-8 (or odd chars) at a random place.
+fn gen_bad_utf8_path(r: &mut Rng) -> String {
+    let base: Vec<char> = r.pick(NAMES).chars().collect();
+    let insert: String = match r.below(20) {
+        0..=14 => r.pick(BAD_UTF8).iter().map(|b| placeholder(*b)).collect(),
+        15..=16 => (0..1 + r.below(3))
+            .map(|_| placeholder(0x80 + r.below(0x80) as u8))
+            .collect(),
+        _ => r.pick(ODD_CHARS).to_string(),
+    };
+    let at = 1 + r.below(base.len());
+    let mut out: String = base[..at].iter().collect();
+    out.push_str(&insert);
+    out.extend(&base[at..]);
+    out
+}
+
 fn gen_path(r: &mut Rng) -> String {
-    if r.chance(4) {
+    if r.chance(2) {
+        gen_bad_utf8_path(r)
+    } else if r.chance(4) {
         r.pick(BAD_PATHS).to_string()
     } else if r.chance(3) {
         "/".into()
@@ -623,6 +857,14 @@ fn gen_acl(r: &mut Rng) -> String {
         26 => format!("digest:{}:1,world:anyone:1", r.pick(USERS)),
         27 => "none".into(),
         28 => "ip:127.0.0.1:31".into(),
+        _ if r.chance(20) => {
+            let ff = placeholder(0xff);
+            match r.below(3) {
+                0 => format!("world:=anyon{ff}:31"),
+                1 => format!("digest:=u{ff}:x1oAtyOyTd9Z2xMWsRCgdW3Fn0c=:31"),
+                _ => format!("ip:=1.2.3.{ff}:31"),
+            }
+        }
         _ => r
             .pick(&[
                 "world:nobody:31",
@@ -680,6 +922,14 @@ fn gen_create(r: &mut Rng) -> Act {
         *r.pick(&[0, -5, 1 << 40])
     };
     let ttl = if api == Api::Ttl { ttl } else { 3_600_000 };
+    // ZooKeeper 3.8.0 lets a createTTL with a non-TTL mode and a negative TTL
+    // through its checks, then dies applying it (and cannot restart on that
+    // log): never send one.
+    let ttl = if api == Api::Ttl && !matches!(mode, 5 | 6) && ttl < 0 {
+        3_600_000
+    } else {
+        ttl
+    };
     Act::Create {
         api,
         path: gen_path(r),
@@ -691,6 +941,14 @@ fn gen_create(r: &mut Rng) -> Act {
 }
 
 fn gen_sub(r: &mut Rng) -> Act {
+    if r.chance(3) {
+        // A read inside a multi: ZooKeeper refuses the whole request.
+        return gen_read_sub(r);
+    }
+    gen_write_sub(r)
+}
+
+fn gen_write_sub(r: &mut Rng) -> Act {
     match r.below(10) {
         0..=3 => gen_create(r),
         4..=5 => Act::Delete {
@@ -710,6 +968,14 @@ fn gen_sub(r: &mut Rng) -> Act {
 }
 
 fn gen_read_sub(r: &mut Rng) -> Act {
+    if r.chance(3) {
+        // A write inside a multiRead: refused as a whole.
+        return gen_write_sub(r);
+    }
+    gen_read_sub_plain(r)
+}
+
+fn gen_read_sub_plain(r: &mut Rng) -> Act {
     if r.chance(50) {
         Act::Get {
             path: gen_path(r),
@@ -721,6 +987,186 @@ fn gen_read_sub(r: &mut Rng) -> Act {
             watch: false,
         }
     }
+}
+
+/// Auth with any scheme and credential: digest good, wrong, malformed; ip with
+/// anything; world, super, sasl, x509, unknown; strings that are not UTF-8.
+fn gen_auth(r: &mut Rng) -> Act {
+    let ff = placeholder(0xff);
+    let (scheme, cred): (&str, String) = match r.below(14) {
+        0..=3 => ("digest", r.pick(USERS).to_string()),
+        4 => ("digest", format!("{}:wrong", r.pick(USERS))),
+        5 => (
+            "digest",
+            r.pick(&["=nocolon", "=", "null", "=:", "=a:b:c"])
+                .to_string(),
+        ),
+        6..=7 => (
+            "ip",
+            r.pick(&["=1.2.3.4", "=", "=garbage", "=127.0.0.1", "null"])
+                .to_string(),
+        ),
+        8 => ("world", r.pick(&["=anyone", "="]).to_string()),
+        9 => ("super", "=x".to_string()),
+        10 => (
+            *r.pick(&["sasl", "x509", "foo", "", "IP", "DIGEST"]),
+            "=x".into(),
+        ),
+        11 => ("digest", format!("=u{ff}:p")),
+        12 => (
+            "digest",
+            format!(
+                "={}:p",
+                r.pick(BAD_UTF8)
+                    .iter()
+                    .map(|b| placeholder(*b))
+                    .collect::<String>()
+            ),
+        ),
+        _ => {
+            return Act::Auth {
+                scheme: format!("dig{ff}est"),
+                cred: "=u:p".into(),
+            };
+        }
+    };
+    Act::Auth {
+        scheme: scheme.to_string(),
+        cred,
+    }
+}
+
+/// Any single request (not session control, not a lone check).
+fn gen_request(r: &mut Rng) -> Act {
+    match r.below(20) {
+        0..=3 => gen_create(r),
+        4 => Act::Delete {
+            path: gen_path(r),
+            version: gen_version(r),
+        },
+        5 => Act::Set {
+            path: gen_path(r),
+            data: gen_data(r),
+            version: gen_version(r),
+        },
+        6 => Act::Exists {
+            path: gen_path(r),
+            watch: r.chance(50),
+        },
+        7 => Act::Get {
+            path: gen_path(r),
+            watch: r.chance(50),
+        },
+        8 => Act::Children {
+            path: gen_path(r),
+            watch: r.chance(50),
+        },
+        9 => Act::Children2 {
+            path: gen_path(r),
+            watch: false,
+        },
+        10 => Act::GetAcl { path: gen_path(r) },
+        11 => Act::SetAcl {
+            path: gen_path(r),
+            acl: gen_acl(r),
+            version: gen_version(r),
+        },
+        12 => Act::Sync { path: gen_path(r) },
+        13 => Act::AddWatch {
+            path: gen_path(r),
+            mode: r.below(2) as i32,
+        },
+        14 => {
+            let path = gen_path(r);
+            let wtype = 1 + r.below(3) as i32;
+            if r.chance(50) {
+                Act::RemoveWatches { path, wtype }
+            } else {
+                Act::CheckWatches { path, wtype }
+            }
+        }
+        15 => Act::Ephemerals {
+            path: r.pick(&["/", "/a"]).to_string(),
+        },
+        16 => Act::Count { path: gen_path(r) },
+        17 => {
+            let k = 1 + r.below(3);
+            refused_small(if r.chance(60) {
+                Act::Multi((0..k).map(|_| gen_sub(r)).collect())
+            } else {
+                Act::MultiRead((0..k).map(|_| gen_read_sub(r)).collect())
+            })
+        }
+        18 => gen_auth(r),
+        _ => Act::WhoAmI,
+    }
+}
+
+/// `act` with every data field of more than 2000 bytes cut to 2000.
+/// ZooKeeper logs the whole request buffer in hex when it fails to decode or
+/// process one (MarshallingError), which for a 1 MB request takes longer
+/// than the short-timeout slot's session timeout.
+fn small_data(act: Act) -> Act {
+    let cut = |d: Data| match d {
+        Data::Size(n) if n > 2000 => Data::Size(2000),
+        d => d,
+    };
+    match act {
+        Act::Create {
+            api,
+            path,
+            data,
+            mode,
+            acl,
+            ttl,
+        } => Act::Create {
+            api,
+            path,
+            data: cut(data),
+            mode,
+            acl,
+            ttl,
+        },
+        Act::Set {
+            path,
+            data,
+            version,
+        } => Act::Set {
+            path,
+            data: cut(data),
+            version,
+        },
+        Act::Multi(v) => Act::Multi(v.into_iter().map(small_data).collect()),
+        Act::MultiRead(v) => Act::MultiRead(v.into_iter().map(small_data).collect()),
+        a => a,
+    }
+}
+
+/// A multi with a read or a multiRead with a write is refused as a whole
+/// (MarshallingError): keep its data small (see [`small_data`]).
+fn refused_small(act: Act) -> Act {
+    let refused = match &act {
+        Act::Multi(v) => v.iter().any(|a| !a.is_write()),
+        Act::MultiRead(v) => v.iter().any(Act::is_write),
+        _ => false,
+    };
+    if refused { small_data(act) } else { act }
+}
+
+/// A request whose encoding is cut short (inside the header or the body) or
+/// carries trailing bytes.
+fn gen_malformed(r: &mut Rng) -> Act {
+    let inner = Box::new(small_data(gen_request(r)));
+    let cut = match r.below(20) {
+        0..=1 => Cut::Keep(r.below(8)),
+        2..=12 => Cut::Drop(if r.chance(85) {
+            1 + r.below(12)
+        } else {
+            10_000
+        }),
+        _ => Cut::Trail((0..1 + r.below(6)).map(|_| r.below(256) as u8).collect()),
+    };
+    Act::Malformed { cut, inner }
 }
 
 /// A seeded workload of `n` ops over a small namespace, on [`SESSIONS`] slots.
@@ -752,6 +1198,8 @@ pub fn generate(seed: u64, n: usize) -> Vec<Op> {
             live[slot] = true;
             continue;
         }
+        // Ops that go right after this one on the same slot.
+        let mut follow = Vec::new();
         let act = match r.below(100) {
             0..=17 => gen_create(&mut r),
             18..=25 => Act::Delete {
@@ -793,11 +1241,13 @@ pub fn generate(seed: u64, n: usize) -> Vec<Op> {
             },
             57..=64 => {
                 let k = 1 + r.below(4);
-                Act::Multi((0..k).map(|_| gen_sub(&mut r)).collect())
+                refused_small(Act::Multi((0..k).map(|_| gen_sub(&mut r)).collect()))
             }
             65..=67 => {
                 let k = 1 + r.below(3);
-                Act::MultiRead((0..k).map(|_| gen_read_sub(&mut r)).collect())
+                refused_small(Act::MultiRead(
+                    (0..k).map(|_| gen_read_sub(&mut r)).collect(),
+                ))
             }
             68..=70 => Act::GetAcl {
                 path: gen_path(&mut r),
@@ -814,7 +1264,10 @@ pub fn generate(seed: u64, n: usize) -> Vec<Op> {
                 } else {
                     format!("{u}:wrong")
                 };
-                Act::Auth { cred }
+                Act::Auth {
+                    scheme: "digest".into(),
+                    cred,
+                }
             }
             76 => Act::Sync {
                 path: gen_path(&mut r),
@@ -839,6 +1292,31 @@ pub fn generate(seed: u64, n: usize) -> Vec<Op> {
                 live[slot] = false;
                 Act::Expire
             }
+            87..=88 => gen_malformed(&mut r),
+            89..=90 => {
+                // Then what the identities decide: whoAmI, an ACL-checked read.
+                if r.chance(60) {
+                    follow.push(Act::WhoAmI);
+                }
+                if r.chance(40) {
+                    follow.push(Act::Get {
+                        path: r.pick(NAMES).to_string(),
+                        watch: false,
+                    });
+                }
+                gen_auth(&mut r)
+            }
+            91 => {
+                follow.push(Act::WhoAmI);
+                Act::BadResume
+            }
+            92 => {
+                // A multi with a read at a random place.
+                let mut subs: Vec<Act> = (0..r.below(3)).map(|_| gen_write_sub(&mut r)).collect();
+                let at = r.below(subs.len() + 1);
+                subs.insert(at, gen_read_sub_plain(&mut r));
+                small_data(Act::Multi(subs))
+            }
             _ => Act::Exists {
                 path: gen_path(&mut r),
                 watch: false,
@@ -849,7 +1327,15 @@ pub fn generate(seed: u64, n: usize) -> Vec<Op> {
             act,
             expect: None,
         });
+        for act in follow {
+            ops.push(Op {
+                slot,
+                act,
+                expect: None,
+            });
+        }
     }
+    ops.truncate(n.max(SESSIONS));
     ops
 }
 
@@ -865,6 +1351,99 @@ mod tests {
                 let back = parse_op(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
                 assert_eq!(back, op, "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn raw_bytes_round_trip_through_text() {
+        let op = parse_op(r"s0 create /a\xff\xed\xa0\x80z acl=ip:=1.2.3.\xfe:31").unwrap();
+        let Act::Create { path, acl, .. } = &op.act else {
+            panic!("{op:?}")
+        };
+        assert_eq!(raw_bytes(path), b"/a\xff\xed\xa0\x80z");
+        assert_eq!(raw_bytes(acl), b"ip:=1.2.3.\xfe:31");
+        assert_eq!(
+            op.to_string(),
+            r#"s0 create /a\xff\xed\xa0\x80z mode=0 data="" acl=ip:=1.2.3.\xfe:31"#
+        );
+        assert!(op.act.is_odd());
+        let auth = parse_op(r#"s1 auth scheme="" =u\xff:p"#).unwrap();
+        assert_eq!(
+            auth.act,
+            Act::Auth {
+                scheme: String::new(),
+                cred: format!("=u{}:p", placeholder(0xff))
+            }
+        );
+        let m = parse_op("s0 malformed trail=dead multi [ create /a ; get /a ]").unwrap();
+        assert!(
+            matches!(&m.act, Act::Malformed { cut: Cut::Trail(b), inner }
+            if b == &[0xde, 0xad] && matches!(**inner, Act::Multi(ref v) if v.len() == 2))
+        );
+        assert_eq!(parse_op(&m.to_string()).unwrap(), m);
+        assert_eq!(parse_op("s2 badresume").unwrap().act, Act::BadResume);
+    }
+
+    #[test]
+    fn every_new_class_is_generated() {
+        let ops: Vec<Op> = (1..=10).flat_map(|s| generate(s, 400)).collect();
+        let any = |f: &dyn Fn(&Act) -> bool| ops.iter().any(|o| f(&o.act));
+        let sub_read = |v: &[Act]| v.iter().any(|a| !a.is_write());
+        assert!(any(&|a| matches!(
+            a,
+            Act::Malformed {
+                cut: Cut::Drop(_),
+                ..
+            }
+        )));
+        assert!(any(&|a| matches!(
+            a,
+            Act::Malformed {
+                cut: Cut::Trail(_),
+                ..
+            }
+        )));
+        assert!(any(&|a| matches!(
+            a,
+            Act::Malformed {
+                cut: Cut::Keep(_),
+                ..
+            }
+        )));
+        assert!(any(&|a| matches!(a, Act::Multi(v) if sub_read(v))));
+        assert!(any(
+            &|a| matches!(a, Act::MultiRead(v) if v.iter().any(Act::is_write))
+        ));
+        assert!(any(&|a| a.paths().iter().any(|p| has_placeholder(p))));
+        for scheme in ["digest", "ip", "world", "super"] {
+            assert!(
+                any(&|a| matches!(a, Act::Auth { scheme: s, .. } if s == scheme)),
+                "{scheme}"
+            );
+        }
+        assert!(any(&|a| matches!(a, Act::BadResume)));
+    }
+
+    #[test]
+    fn never_a_create_ttl_that_kills_zookeeper() {
+        fn bad(a: &Act) -> bool {
+            match a {
+                Act::Create {
+                    api: Api::Ttl,
+                    mode,
+                    ttl,
+                    ..
+                } => !matches!(mode, 5 | 6) && *ttl < 0,
+                Act::Multi(v) | Act::MultiRead(v) => v.iter().any(bad),
+                Act::Malformed { inner, .. } => bad(inner),
+                _ => false,
+            }
+        }
+        for seed in 0..300 {
+            assert!(
+                !generate(seed, 400).iter().any(|o| bad(&o.act)),
+                "seed {seed}"
+            );
         }
     }
 
