@@ -88,6 +88,11 @@ impl Watches {
         removed
     }
 
+    /// Whether any connection holds a persistent-recursive watch.
+    pub fn any_recursive(&self) -> bool {
+        self.recursive_count > 0
+    }
+
     pub fn has(&self, conn: ConnId, kind: Kind, path: &str) -> bool {
         self.by_path
             .get(&kind)
