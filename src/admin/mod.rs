@@ -394,7 +394,7 @@ pub fn render_metrics(shared: &Shared) -> Result<String, MetricsError> {
             s.tree.node_count(),
             s.tree.ephemeral_count(),
             s.tree.approximate_data_size(),
-            s.tree.sessions().count(),
+            s.tree.session_count(),
             s.watches.count(),
             s.tree.last_zxid(),
             s.conns

@@ -3,7 +3,7 @@
 //! references are in compat/ops/reference/). The admin API reuses the
 //! gathering functions here, so both surfaces report the same numbers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -243,7 +243,7 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
         ("avg_latency", json!(avg_4(avg))),
         ("outstanding_requests", json!(outstanding)),
         ("znode_count", json!(state.tree.node_count())),
-        ("global_sessions", json!(state.tree.sessions().count())),
+        ("global_sessions", json!(state.tree.session_count())),
         ("packets_sent", json!(stats.sent.load(Ordering::Relaxed))),
         (
             "packets_received",
@@ -377,12 +377,18 @@ pub fn environment(shared: &Shared) -> Vec<(&'static str, String)> {
     out
 }
 
-/// (connections with watches, paths watched, watches).
+/// (connections with watches, paths watched, watches). Counting distinct
+/// paths still visits every watch under the node lock, but borrows the paths
+/// instead of copying them into the by-session and by-path maps.
 pub fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
-    let paths = watches_by_path(shared).len();
     let state = shared.node.lock();
-    let conns = state.watches.by_conn().count();
-    (conns, paths, state.watches.count())
+    let mut paths: HashSet<&str> = HashSet::new();
+    let mut conns = 0;
+    for (_, set) in state.watches.by_conn() {
+        conns += 1;
+        paths.extend(set.iter().map(|(_, p)| p.as_str()));
+    }
+    (conns, paths.len(), state.watches.count())
 }
 
 /// Session id → watched paths (the kind of watch is not shown, as in ZooKeeper).

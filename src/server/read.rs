@@ -127,18 +127,22 @@ impl Reader<'_> {
                 }
                 None => fail(ErrorCode::MarshallingError),
             },
-            // An unknown watcher type fails as MarshallingError. So does a
-            // path ZooKeeper's watch manager cannot walk (relative; "" is its
-            // alias of the root), but it walks a path's parents only in its
-            // data-watch table and only while some connection holds a
-            // persistent-recursive watch: otherwise such a path simply has
-            // no watcher. (Children-only types never look there.)
+            // An unknown watcher type fails as MarshallingError.
             Request::CheckWatches(r) | Request::RemoveWatches(r)
-                if WatcherType::from_code(r.watcher_type).is_none_or(|t| {
-                    t != WatcherType::Children
-                        && state.watches.any_recursive()
-                        && !(r.path.is_empty() || r.path.starts_with('/'))
-                }) =>
+                if WatcherType::from_code(r.watcher_type).is_none() =>
+            {
+                fail(ErrorCode::MarshallingError)
+            }
+            // So does checkWatches on a path ZooKeeper's watch manager cannot
+            // walk (relative; "" is its alias of the root). It walks a path's
+            // parents only in its data-watch table and only while some
+            // connection holds a persistent-recursive watch; otherwise, and
+            // for removeWatches (a lookup in the connection's own set), such
+            // a path simply has no watcher.
+            Request::CheckWatches(r)
+                if WatcherType::from_code(r.watcher_type) != Some(WatcherType::Children)
+                    && state.watches.any_recursive()
+                    && !(r.path.is_empty() || r.path.starts_with('/')) =>
             {
                 fail(ErrorCode::MarshallingError)
             }

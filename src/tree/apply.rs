@@ -1,22 +1,69 @@
 //! Applying commands: ZooKeeper's prepare checks (in its order, so the same
 //! request fails with the same error) followed by the mutation.
 
-use jute::{CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jute::{Acl, CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
 
 use super::acl;
 use super::path;
+use super::totals::Totals;
 use super::txn::{Applied, Change, ChangeKind, Command, Outcome, Txn, WriteOp, WriteResult};
 use super::znode::{CONTAINER_OWNER, Kind, MAX_TTL, Znode};
 use super::{SessionRecord, Tree};
 
-/// How to put back what a failed multi changed.
+/// How to put back one thing a failed multi changed. Each step holds only
+/// what its op changed, never a copy of a whole node: a create under a
+/// parent with a million children must not copy a million names to be undone.
 enum Undo {
-    /// The node's state before the op (`None`: it did not exist).
-    Node(String, Option<Znode>),
+    /// A node was created: remove it.
+    Created(String),
+    /// A childless node was removed: here it is.
+    Removed(String, Znode),
+    /// A child name was added to `parent` (`inserted`: it was not there
+    /// before), which also set the parent's creation counter and pzxid.
+    Linked {
+        parent: String,
+        name: String,
+        inserted: bool,
+        cversion: i32,
+        pzxid: i64,
+    },
+    /// A child name was removed from `parent` (`removed`: it was there),
+    /// which also set the parent's pzxid.
+    Unlinked {
+        parent: String,
+        name: String,
+        removed: bool,
+        pzxid: i64,
+    },
+    /// setData: what it replaced.
+    Data {
+        path: String,
+        data: Option<Bytes>,
+        mzxid: i64,
+        mtime: i64,
+        version: i32,
+    },
+    /// setACL: what it replaced. A multi refuses setACL today; this keeps
+    /// every op undoable should that change.
+    Acl {
+        path: String,
+        acl: Arc<[Acl]>,
+        aversion: i32,
+    },
     /// An ephemeral was added to (true) or removed from (false) a session.
     Ephemeral(i64, String, bool),
     /// A path was added to (true) or removed from (false) the reap candidates.
     Reapable(String, bool),
+}
+
+/// Keep an undo step, only inside a multi (built lazily: plain writes pay nothing).
+fn record(undo: &mut Option<&mut Vec<Undo>>, step: impl FnOnce() -> Undo) {
+    if let Some(u) = undo.as_deref_mut() {
+        u.push(step());
+    }
 }
 
 /// What an op needs to know about its command.
@@ -65,6 +112,10 @@ impl Tree {
             }
             Txn::CloseSession { session } => {
                 if let Some(record) = self.sessions.remove(session) {
+                    self.totals.ephemerals = self
+                        .totals
+                        .ephemerals
+                        .wrapping_sub(record.ephemerals.len() as u64);
                     for path in record.ephemerals {
                         self.remove_node(&path, zxid, &mut changes, None);
                     }
@@ -124,10 +175,12 @@ impl Tree {
         changes: &mut Vec<Change>,
     ) -> Result<Vec<OpResult>, ErrorCode> {
         let mut undo = Vec::new();
+        // The totals are a handful of numbers: restore them whole rather than step by step.
+        let totals = self.totals;
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             if unreadable_in_multi(op) {
-                self.rollback(undo);
+                self.rollback(undo, totals);
                 changes.clear();
                 return Err(ErrorCode::MarshallingError);
             }
@@ -141,7 +194,7 @@ impl Tree {
             match outcome {
                 Ok(r) => results.push(multi_result(r)),
                 Err(err) => {
-                    self.rollback(undo);
+                    self.rollback(undo, totals);
                     changes.clear();
                     let mut failed: Vec<OpResult> =
                         (0..i).map(|_| OpResult::Error { err: 0 }).collect();
@@ -156,14 +209,67 @@ impl Tree {
         Ok(results)
     }
 
-    fn rollback(&mut self, undo: Vec<Undo>) {
+    /// Put back, newest first, what a multi changed, and the totals it started with.
+    fn rollback(&mut self, undo: Vec<Undo>, totals: Totals) {
         for step in undo.into_iter().rev() {
             match step {
-                Undo::Node(path, Some(node)) => {
+                Undo::Created(path) => {
+                    self.nodes.remove(&path);
+                }
+                Undo::Removed(path, node) => {
                     self.nodes.insert(path, node);
                 }
-                Undo::Node(path, None) => {
-                    self.nodes.remove(&path);
+                Undo::Linked {
+                    parent,
+                    name,
+                    inserted,
+                    cversion,
+                    pzxid,
+                } => {
+                    if let Some(p) = self.nodes.get_mut(&parent) {
+                        if inserted {
+                            p.children.remove(&name);
+                        }
+                        p.cversion = cversion;
+                        p.pzxid = pzxid;
+                    }
+                }
+                Undo::Unlinked {
+                    parent,
+                    name,
+                    removed,
+                    pzxid,
+                } => {
+                    if let Some(p) = self.nodes.get_mut(&parent) {
+                        if removed {
+                            p.children.insert(name);
+                        }
+                        p.pzxid = pzxid;
+                    }
+                }
+                Undo::Data {
+                    path,
+                    data,
+                    mzxid,
+                    mtime,
+                    version,
+                } => {
+                    if let Some(n) = self.nodes.get_mut(&path) {
+                        n.data = data;
+                        n.mzxid = mzxid;
+                        n.mtime = mtime;
+                        n.version = version;
+                    }
+                }
+                Undo::Acl {
+                    path,
+                    acl,
+                    aversion,
+                } => {
+                    if let Some(n) = self.nodes.get_mut(&path) {
+                        n.acl = acl;
+                        n.aversion = aversion;
+                    }
                 }
                 Undo::Ephemeral(session, path, added) => {
                     if let Some(s) = self.sessions.get_mut(&session) {
@@ -183,13 +289,7 @@ impl Tree {
                 }
             }
         }
-    }
-
-    /// Remember a node's state before it changes (only inside a multi).
-    fn save(&self, undo: &mut Option<&mut Vec<Undo>>, path: &str) {
-        if let Some(u) = undo.as_deref_mut() {
-            u.push(Undo::Node(path.to_string(), self.nodes.get(path).cloned()));
-        }
+        self.totals = totals;
     }
 
     fn apply_op(
@@ -197,7 +297,7 @@ impl Tree {
         op: &WriteOp,
         ctx: &Ctx,
         changes: &mut Vec<Change>,
-        undo: Option<&mut Vec<Undo>>,
+        mut undo: Option<&mut Vec<Undo>>,
     ) -> OpOutcome {
         match op {
             WriteOp::Create {
@@ -218,13 +318,20 @@ impl Tree {
                 let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::WRITE)?;
                 check_version(node.version, *version)?;
-                let mut undo = undo;
-                self.save(&mut undo, path);
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                record(&mut undo, || Undo::Data {
+                    path: path.clone(),
+                    data: node.data.clone(),
+                    mzxid: node.mzxid,
+                    mtime: node.mtime,
+                    version: node.version,
+                });
+                self.totals.remove_node(path, node);
                 node.data = data.clone();
                 node.mzxid = ctx.zxid;
                 node.mtime = ctx.time;
                 node.version = node.version.wrapping_add(1);
+                self.totals.add_node(path, node);
                 let stat = node.stat();
                 changes.push(Change {
                     kind: ChangeKind::DataChanged,
@@ -240,11 +347,17 @@ impl Tree {
                 allow(node, ctx.auth, perms::ADMIN)?;
                 check_version(node.aversion, *version)?;
                 let acl = self.intern(acl);
-                let mut undo = undo;
-                self.save(&mut undo, path);
                 let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                record(&mut undo, || Undo::Acl {
+                    path: path.clone(),
+                    acl: node.acl.clone(),
+                    aversion: node.aversion,
+                });
+                // The ACL is not in the digest; the aversion is.
+                self.totals.remove_stat(path, node);
                 node.acl = acl;
                 node.aversion = node.aversion.wrapping_add(1);
+                self.totals.add_stat(path, node);
                 Ok(WriteResult::AclSet(node.stat()))
             }
             WriteOp::Check { path, version } => {
@@ -324,30 +437,41 @@ impl Tree {
             _ => 0,
         };
         let ephemeral = owner == ctx.session && owner != 0;
-        self.save(&mut undo, &parent_path);
-        self.save(&mut undo, &path);
         let acl = self.intern(acl);
         let parent = self.nodes.get_mut(&parent_path).ok_or(ErrorCode::NoNode)?;
+        let (cversion, pzxid) = (parent.cversion, parent.pzxid);
+        self.totals.remove_stat(&parent_path, parent);
         parent.cversion = parent.cversion.wrapping_add(1);
         parent.pzxid = ctx.zxid;
-        parent.children.insert(path::name(&path).to_string());
+        let name = path::name(&path);
+        let inserted = parent.children.insert(name.to_string());
+        self.totals.add_stat(&parent_path, parent);
         let parent_acl = parent.acl.clone();
+        record(&mut undo, || Undo::Linked {
+            parent: parent_path.clone(),
+            name: name.to_string(),
+            inserted,
+            cversion,
+            pzxid,
+        });
         let node = Znode::new(data.clone(), acl.clone(), ctx.zxid, ctx.time, owner);
         let stat = node.stat();
+        self.totals.add_node(&path, &node);
         self.nodes.insert(path.clone(), node);
-        if ephemeral {
-            if let Some(s) = self.sessions.get_mut(&ctx.session) {
-                s.ephemerals.insert(path.clone());
-            }
-            if let Some(u) = undo.as_deref_mut() {
-                u.push(Undo::Ephemeral(ctx.session, path.clone(), true));
-            }
+        record(&mut undo, || Undo::Created(path.clone()));
+        if ephemeral
+            && let Some(s) = self.sessions.get_mut(&ctx.session)
+            && s.ephemerals.insert(path.clone())
+        {
+            self.totals.ephemerals = self.totals.ephemerals.wrapping_add(1);
+            record(&mut undo, || {
+                Undo::Ephemeral(ctx.session, path.clone(), true)
+            });
         }
-        if matches!(Kind::of(owner), Kind::Container | Kind::Ttl(_)) {
-            self.reapable.insert(path.clone());
-            if let Some(u) = undo {
-                u.push(Undo::Reapable(path.clone(), true));
-            }
+        if matches!(Kind::of(owner), Kind::Container | Kind::Ttl(_))
+            && self.reapable.insert(path.clone())
+        {
+            record(&mut undo, || Undo::Reapable(path.clone(), true));
         }
         changes.push(Change {
             kind: ChangeKind::Created,
@@ -400,31 +524,39 @@ impl Tree {
         mut undo: Option<&mut Vec<Undo>>,
     ) {
         let parent_path = path::parent(path).to_string();
-        self.save(&mut undo, &parent_path);
-        self.save(&mut undo, path);
         let Some(node) = self.nodes.remove(path) else {
             return;
         };
+        self.totals.remove_node(path, &node);
         // The stored cversion counts creations; the deletion shows through
         // the child count (see Znode::stat).
         let mut parent_acl = node.acl.clone();
         if let Some(parent) = self.nodes.get_mut(&parent_path) {
-            parent.children.remove(path::name(path));
+            let pzxid = parent.pzxid;
+            self.totals.remove_stat(&parent_path, parent);
+            let name = path::name(path);
+            let removed = parent.children.remove(name);
             parent.pzxid = zxid;
+            self.totals.add_stat(&parent_path, parent);
             parent_acl = parent.acl.clone();
+            record(&mut undo, || Undo::Unlinked {
+                parent: parent_path.clone(),
+                name: name.to_string(),
+                removed,
+                pzxid,
+            });
         }
-        if let Kind::Ephemeral(session) = node.kind() {
-            if let Some(s) = self.sessions.get_mut(&session) {
-                s.ephemerals.remove(path);
-            }
-            if let Some(u) = undo.as_deref_mut() {
-                u.push(Undo::Ephemeral(session, path.to_string(), false));
-            }
-        }
-        if self.reapable.remove(path)
-            && let Some(u) = undo
+        if let Kind::Ephemeral(session) = node.kind()
+            && let Some(s) = self.sessions.get_mut(&session)
+            && s.ephemerals.remove(path)
         {
-            u.push(Undo::Reapable(path.to_string(), false));
+            self.totals.ephemerals = self.totals.ephemerals.wrapping_sub(1);
+            record(&mut undo, || {
+                Undo::Ephemeral(session, path.to_string(), false)
+            });
+        }
+        if self.reapable.remove(path) {
+            record(&mut undo, || Undo::Reapable(path.to_string(), false));
         }
         changes.push(Change {
             kind: ChangeKind::Deleted,
@@ -436,6 +568,8 @@ impl Tree {
             path: parent_path,
             acl: parent_acl,
         });
+        // The node itself, moved rather than copied (it has no children).
+        record(&mut undo, || Undo::Removed(path.to_string(), node));
     }
 
     fn reap(

@@ -8,6 +8,9 @@ pub mod acl;
 mod apply;
 pub mod path;
 mod read;
+#[cfg(test)]
+mod tests;
+mod totals;
 pub mod txn;
 pub mod znode;
 
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use jute::Acl;
 use serde::{Deserialize, Serialize};
 
+use totals::Totals;
 pub use txn::{Applied, Change, ChangeKind, Command, Origin, Outcome, Txn, WriteOp, WriteResult};
 pub use znode::{Kind, Znode};
 
@@ -43,6 +47,10 @@ pub struct Tree {
     /// One copy of each distinct ACL list (most nodes share a handful).
     #[serde(skip)]
     acls: AclTable,
+    /// What monitoring reports, kept up to date by apply (see `totals`).
+    /// Derived from the fields above, so snapshots leave it out.
+    #[serde(skip)]
+    totals: Totals,
 }
 
 /// Interned ACL lists. Memory only: equal lists behave the same whether
@@ -101,14 +109,17 @@ impl Tree {
         );
         config.aversion = -1;
         nodes.insert(CONFIG.to_string(), config);
-        Tree {
+        let mut tree = Tree {
             nodes,
             sessions: BTreeMap::new(),
             last_zxid: 0,
             next_session: 0,
             reapable: BTreeSet::new(),
             acls,
-        }
+            totals: Totals::default(),
+        };
+        tree.totals = tree.tally();
+        tree
     }
 
     /// The shared copy of an ACL list.
@@ -130,10 +141,7 @@ impl Tree {
 
     /// Sum of path and data lengths, as ZooKeeper's approximate data size counts them.
     pub fn approximate_data_size(&self) -> u64 {
-        self.nodes
-            .iter()
-            .map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64)
-            .sum()
+        self.totals.data_size
     }
 
     pub fn session(&self, id: i64) -> Option<&SessionRecord> {
@@ -144,8 +152,12 @@ impl Tree {
         self.sessions.iter().map(|(id, s)| (*id, s))
     }
 
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
     pub fn ephemeral_count(&self) -> usize {
-        self.sessions.values().map(|s| s.ephemerals.len()).sum()
+        usize::try_from(self.totals.ephemerals).unwrap_or(usize::MAX)
     }
 
     /// Containers that lost their last child and TTL nodes past their TTL at `now`.
@@ -170,27 +182,46 @@ impl Tree {
             node.acl = acls.intern(node.acl.to_vec());
         }
         tree.acls = acls;
+        tree.totals = tree.tally();
         Ok(tree)
     }
 
-    /// An order-independent digest of the tree, for comparing replicas.
+    /// A digest of the nodes (paths, data, Stat fields), for comparing
+    /// replicas: the sum of per-node hashes, kept up to date by apply. Like
+    /// ZooKeeper's, it covers the nodes alone; `hash` reports the zxid beside it.
     pub fn digest(&self) -> u64 {
-        let mut paths: Vec<&String> = self.nodes.keys().collect();
-        paths.sort();
-        let mut h = Fnv::default();
-        for p in paths {
-            let n = &self.nodes[p];
-            h.write(p.as_bytes());
-            h.write(n.data.as_deref().unwrap_or(b"\xff"));
-            for v in [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.owner] {
-                h.write(&v.to_be_bytes());
-            }
-            for v in [n.version, n.cversion, n.aversion] {
-                h.write(&v.to_be_bytes());
-            }
+        self.totals.digest
+    }
+
+    /// The digest computed afresh from every node. O(nodes): for tests and
+    /// for checking a suspect replica, never for monitoring.
+    pub fn digest_from_scratch(&self) -> u64 {
+        self.tally().digest
+    }
+
+    /// Whether the running totals (digest, data size, ephemerals) match a
+    /// count from scratch. O(nodes + ephemerals): for tests and debugging.
+    pub fn check_totals(&self) -> Result<(), String> {
+        let fresh = self.tally();
+        if fresh == self.totals {
+            Ok(())
+        } else {
+            Err(format!("kept {:?}, counted {fresh:?}", self.totals))
         }
-        h.write(&self.last_zxid.to_be_bytes());
-        h.0
+    }
+
+    /// The totals counted from scratch.
+    fn tally(&self) -> Totals {
+        let mut t = Totals::default();
+        for (path, node) in &self.nodes {
+            t.add_node(path, node);
+        }
+        t.ephemerals = self
+            .sessions
+            .values()
+            .map(|s| s.ephemerals.len() as u64)
+            .sum();
+        t
     }
 }
 
@@ -219,22 +250,4 @@ fn reapable(n: &Znode, now: i64) -> bool {
             Kind::Ttl(ttl) => now.saturating_sub(n.mtime) > ttl,
             _ => false,
         }
-}
-
-/// FNV-1a: tiny, stable across builds and platforms (std's hasher is neither promised).
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }

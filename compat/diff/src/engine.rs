@@ -100,6 +100,24 @@ struct Side {
     probe: Conn,
 }
 
+impl Side {
+    /// The server's last zxid through the probe session. The probe is idle
+    /// between rare ops and may have expired meanwhile (long `expire`
+    /// waits): then a fresh probe session is opened. This is only called
+    /// before an op is measured, so the session it creates is not counted.
+    fn last_zxid(&mut self) -> Option<i64> {
+        if let Some(z) = self.probe.last_zxid() {
+            return Some(z);
+        }
+        if let Ok((Some(probe), _)) =
+            Conn::handshake(&self.addr, 0, Bytes::from_static(&[0; 16]), 30_000)
+        {
+            self.probe = probe;
+        }
+        self.probe.last_zxid()
+    }
+}
+
 /// One side's answer to one op, being built.
 #[derive(Default)]
 struct Out {
@@ -808,12 +826,10 @@ impl Engine {
     /// does not land inside a zxid.used measurement.
     fn quiet_zxids(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(300);
-        let mut last: Vec<Option<i64>> =
-            self.sides.iter_mut().map(|s| s.probe.last_zxid()).collect();
+        let mut last: Vec<Option<i64>> = self.sides.iter_mut().map(Side::last_zxid).collect();
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(30));
-            let now: Vec<Option<i64>> =
-                self.sides.iter_mut().map(|s| s.probe.last_zxid()).collect();
+            let now: Vec<Option<i64>> = self.sides.iter_mut().map(Side::last_zxid).collect();
             if now == last {
                 return;
             }
@@ -1015,7 +1031,7 @@ impl Engine {
                     }
                     for (si, m) in main.iter_mut().enumerate() {
                         let before = if odd {
-                            self.sides[si].probe.last_zxid()
+                            self.sides[si].last_zxid()
                         } else {
                             None
                         };
@@ -1107,8 +1123,9 @@ impl Engine {
     }
 
     /// ZooKeeper 3.8 keeps one watch mode per connection and path, so a
-    /// one-shot and a persistent watch on the same path by the same session
-    /// clobber each other (ZOOKEEPER-4466, fixed in 3.9; Corral keeps both).
+    /// one-shot and a persistent watch, or a persistent and a recursive one,
+    /// on the same path by the same session clobber each other
+    /// (ZOOKEEPER-4466, fixed in 3.9; Corral keeps both).
     /// When an op is about to create that overlap, the op is compared as
     /// usual and then both connections are dropped, clearing the watches.
     fn watch_overlap(&self, slot: usize, act: &Act) -> Option<&'static str> {
@@ -1122,7 +1139,9 @@ impl Engine {
             | Act::Get { path, watch: true }
             | Act::Children { path, watch: true }
             | Act::Children2 { path, watch: true } => persistent.contains(path),
-            Act::AddWatch { path, .. } => one_shot.contains(path),
+            // (A second addWatch of the same mode would be harmless; the
+            // mode is not remembered, so any second one counts.)
+            Act::AddWatch { path, .. } => one_shot.contains(path) || persistent.contains(path),
             _ => false,
         };
         overlap.then_some("watch-mode-overlap")
