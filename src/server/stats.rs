@@ -210,6 +210,11 @@ impl Stats {
         self.lock_conns().values().cloned().collect()
     }
 
+    /// Requests waiting for their reply to be timed, over every connection.
+    pub fn requests_timed(&self) -> usize {
+        self.conns().iter().map(|c| c.lock().pending.len()).sum()
+    }
+
     /// `crst`.
     pub fn reset_conns(&self) {
         for c in self.conns() {
