@@ -13,6 +13,7 @@
 //! - [`admin`] serves ZooKeeper's AdminServer commands and Prometheus metrics over HTTP.
 
 pub mod admin;
+mod alloc;
 pub mod config;
 pub mod consensus;
 pub mod metrics;

@@ -450,6 +450,9 @@ pub fn render_metrics(shared: &Shared) -> Result<String, MetricsError> {
         "Bytes written to client connections",
         st.bytes_out.load(Ordering::Relaxed),
     )?;
+    for (name, help, n) in shared.table_sizes() {
+        gauge(name, help, i(n))?;
+    }
     let raft = shared.consensus.metrics();
     let idx = |v: Option<u64>| v.map_or(-1, u);
     gauge("corral_raft_term", "Current Raft term", u(raft.term))?;

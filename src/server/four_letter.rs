@@ -328,6 +328,9 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
         ("corral_fsync_count", json!(fsyncs)),
         ("corral_fsync_avg_ms", json!(avg_4(fsync_avg))),
     ]);
+    for (k, _, n) in shared.table_sizes() {
+        out.push((k, json!(n)));
+    }
     out
 }
 

@@ -53,6 +53,61 @@ impl Shared {
         self.shutdown.clone()
     }
 
+    /// Entries in the tables that hold per-connection and per-session state
+    /// on this node, as (mntr key, help, count); `mntr` shows them as
+    /// `zk_<key>` and /metrics as gauges `<key>`. Once every client has gone
+    /// (and its sessions closed or expired) each is 0, except
+    /// `corral_client_ips`, which counts the connection asking.
+    pub fn table_sizes(&self) -> Vec<(&'static str, &'static str, usize)> {
+        let mut out = {
+            let state = self.node.lock();
+            vec![
+                (
+                    "corral_connection_table",
+                    "Client connections registered with the node",
+                    state.conns.len(),
+                ),
+                (
+                    "corral_session_table",
+                    "Sessions held by a connection on this node",
+                    state.sessions.len(),
+                ),
+                (
+                    "corral_handshake_table",
+                    "New sessions waiting to be granted",
+                    state.handshakes.len(),
+                ),
+                (
+                    "corral_sessions_tracked",
+                    "Sessions whose expiry this node tracks",
+                    state.tracker.len(),
+                ),
+                (
+                    "corral_sessions_closing",
+                    "Expired sessions whose close is proposed",
+                    state.tracker.closing_len(),
+                ),
+                (
+                    "corral_watching_connections",
+                    "Connections holding at least one watch",
+                    state.watches.connections(),
+                ),
+            ]
+        };
+        let ips = self.per_ip.lock().unwrap_or_else(|p| p.into_inner()).len();
+        out.push((
+            "corral_client_ips",
+            "Client addresses counted for maxClientCnxns",
+            ips,
+        ));
+        out.push((
+            "corral_requests_timed",
+            "Requests whose reply is awaited for latency stats",
+            self.stats.requests_timed(),
+        ));
+        out
+    }
+
     /// Queue a command nobody waits on (expiry, reaping).
     fn propose_internal(&self, txn: Txn) {
         let cmd = Command {

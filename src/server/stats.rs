@@ -3,10 +3,11 @@
 //! Latency is measured as ZooKeeper measures it: from the moment a request
 //! is read to the moment its reply is handed to the socket. The writer task
 //! matches each outgoing reply to the oldest pending request with the same
-//! xid (replies leave in request order), so reads, writes, pings and errors
-//! are all timed by the same code.
+//! xid, so reads, writes, pings and errors are all timed by the same code.
+//! Matching is by xid, not by position: a ping or auth is answered at once,
+//! ahead of writes still in the log.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -209,6 +210,11 @@ impl Stats {
         self.lock_conns().values().cloned().collect()
     }
 
+    /// Requests waiting for their reply to be timed, over every connection.
+    pub fn requests_timed(&self) -> usize {
+        self.conns().iter().map(|c| c.lock().pending.len()).sum()
+    }
+
     /// `crst`.
     pub fn reset_conns(&self) {
         for c in self.conns() {
@@ -260,10 +266,11 @@ impl ConnHandle {
         self.stats
             .bytes_in
             .fetch_add(bytes as u64, Ordering::Relaxed);
+        let now = Instant::now();
         let mut c = self.conn.lock();
         c.recved += 1;
-        c.last_heard = Instant::now();
-        c.pending.push_back((xid, op, Instant::now()));
+        c.last_heard = now;
+        c.pending.push(xid, op, now);
     }
 
     /// The handshake (or a four-letter word) was read: a packet, not a request.
@@ -356,8 +363,86 @@ struct ConnInner {
     last_latency_ms: u64,
     latency: Latency,
     last_heard: Instant,
-    /// Requests read and not yet answered: (xid, op code, when read).
-    pending: VecDeque<(i32, i32, Instant)>,
+    pending: Pending,
+}
+
+/// Most requests of one connection waiting for their reply that are timed.
+/// Beyond it requests are still counted, just not timed, so a client that
+/// pipelines without limit cannot grow this table without limit.
+const MAX_PENDING: usize = 4096;
+
+/// Requests read and not yet answered, keyed by the xid their reply will
+/// carry: a reply finds its request in O(1) whatever order replies leave in,
+/// and a notification (xid -1) finds nothing. Requests of a closed
+/// connection go with its `ConnStats`.
+#[derive(Default)]
+struct Pending {
+    by_xid: HashMap<i32, Waiting>,
+    len: usize,
+}
+
+/// The requests waiting under one xid, oldest first. Clients use each xid
+/// once, except -2 for pings and -4 for auth, so `more` rarely allocates.
+struct Waiting {
+    op: i32,
+    started: Instant,
+    more: VecDeque<(i32, Instant)>,
+}
+
+impl Pending {
+    fn push(&mut self, xid: i32, op: i32, started: Instant) {
+        // Corral answers every ping with xid -2, whatever xid it came with.
+        let xid = if op == OpCode::Ping.code() {
+            jute::xid::PING
+        } else {
+            xid
+        };
+        // A reply with xid -1 cannot be told from a notification: not timed.
+        if xid == jute::xid::NOTIFICATION || self.len >= MAX_PENDING {
+            return;
+        }
+        match self.by_xid.entry(xid) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.get_mut().more.push_back((op, started));
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Waiting {
+                    op,
+                    started,
+                    more: VecDeque::new(),
+                });
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The oldest request waiting for a reply with this xid: (op, when read).
+    fn take(&mut self, xid: i32) -> Option<(i32, Instant)> {
+        let std::collections::hash_map::Entry::Occupied(mut e) = self.by_xid.entry(xid) else {
+            return None;
+        };
+        let w = e.get_mut();
+        let taken = (w.op, w.started);
+        match w.more.pop_front() {
+            Some((op, started)) => {
+                w.op = op;
+                w.started = started;
+            }
+            None => {
+                e.remove();
+            }
+        }
+        self.len -= 1;
+        // A burst left a big table behind: give the memory back once idle.
+        if self.len == 0 && self.by_xid.capacity() > 64 {
+            self.by_xid = HashMap::new();
+        }
+        Some(taken)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 impl ConnInner {
@@ -374,7 +459,7 @@ impl ConnInner {
             last_latency_ms: 0,
             latency: Latency::default(),
             last_heard: Instant::now(),
-            pending: VecDeque::new(),
+            pending: Pending::default(),
         }
     }
 
@@ -385,9 +470,7 @@ impl ConnInner {
         let xid = i32::from_be_bytes(h[0..4].try_into().ok()?);
         let zxid = i64::from_be_bytes(h[4..12].try_into().ok()?);
         let err = i32::from_be_bytes(h[12..16].try_into().ok()?);
-        // Requests that got no reply (the connection is closing) drop out here.
-        let at = self.pending.iter().position(|(x, _, _)| *x == xid)?;
-        let (_, op, started) = self.pending.drain(..=at).next_back()?;
+        let (op, started) = self.pending.take(xid)?;
         let latency = started.elapsed();
         self.last_op = last_op(op);
         self.last_cxid = xid;
@@ -582,5 +665,90 @@ mod tests {
         assert_eq!(stats.conns().len(), 1);
         drop(h);
         assert!(stats.conns().is_empty());
+    }
+
+    #[test]
+    fn a_reply_ahead_of_earlier_writes_leaves_them_timed() {
+        // A ping is answered at once while the writes before it are still in the log.
+        let stats = Arc::new(Stats::default());
+        let h = stats.open_conn(1, "127.0.0.1:1".parse().unwrap(), 0);
+        h.request(1, OpCode::Create.code(), 30);
+        h.request(2, OpCode::SetData.code(), 30);
+        h.request(-2, OpCode::Ping.code(), 8);
+        let (ping, r1, r2) = (
+            reply_frame(-2, 0, 0),
+            reply_frame(1, 4, 0),
+            reply_frame(2, 5, 0),
+        );
+        h.sent([&ping[..]].into_iter(), 1);
+        h.sent([&r1[..], &r2[..]].into_iter(), 2);
+        let s = h.conn.snapshot();
+        assert_eq!((s.queued, s.latency.count), (0, 3));
+        assert_eq!(stats.update_latency.summary().count, 2);
+    }
+
+    #[test]
+    fn a_ping_is_matched_whatever_xid_it_came_with() {
+        let stats = Arc::new(Stats::default());
+        let h = stats.open_conn(1, "127.0.0.1:1".parse().unwrap(), 0);
+        for _ in 0..3 {
+            // Corral answers every ping with xid -2.
+            h.request(7, OpCode::Ping.code(), 8);
+            let ping = reply_frame(-2, 0, 0);
+            h.sent([&ping[..]].into_iter(), 1);
+        }
+        let s = h.conn.snapshot();
+        assert_eq!((s.queued, s.latency.count, s.last_op), (0, 3, "PING"));
+    }
+
+    #[test]
+    fn notifications_match_no_request() {
+        let stats = Arc::new(Stats::default());
+        let h = stats.open_conn(1, "127.0.0.1:1".parse().unwrap(), 0);
+        h.request(3, OpCode::GetData.code(), 20);
+        // A request sent with xid -1 would be answered like a notification: not timed.
+        h.request(-1, OpCode::GetData.code(), 20);
+        let n = reply_frame(-1, 9, 0);
+        h.sent([&n[..], &n[..]].into_iter(), 1);
+        assert_eq!(h.conn.snapshot().queued, 1);
+        let r = reply_frame(3, 9, 0);
+        h.sent([&r[..]].into_iter(), 2);
+        let s = h.conn.snapshot();
+        assert_eq!((s.queued, s.latency.count, s.sent), (0, 1, 3));
+    }
+
+    #[test]
+    fn requests_waiting_for_replies_are_bounded() {
+        // A client that pipelines without reading must not grow the table without limit.
+        let stats = Arc::new(Stats::default());
+        let h = stats.open_conn(1, "127.0.0.1:1".parse().unwrap(), 0);
+        for xid in 1..=100_000 {
+            h.request(xid, OpCode::GetData.code(), 20);
+        }
+        let s = h.conn.snapshot();
+        assert_eq!(s.recved, 100_000, "every request is still counted");
+        assert!(s.queued <= 10_000, "{} requests kept", s.queued);
+        for xid in 1..=100_000 {
+            let r = reply_frame(xid, 1, 0);
+            h.sent([&r[..]].into_iter(), 1);
+        }
+        let s = h.conn.snapshot();
+        assert_eq!(s.queued, 0);
+        assert!(s.latency.count > 0 && s.latency.count <= 10_000);
+    }
+
+    #[test]
+    fn an_idle_connection_gives_a_burst_table_back() {
+        let stats = Arc::new(Stats::default());
+        let h = stats.open_conn(1, "127.0.0.1:1".parse().unwrap(), 0);
+        for xid in 1..=1000 {
+            h.request(xid, OpCode::GetData.code(), 20);
+        }
+        assert!(h.conn.lock().pending.by_xid.capacity() >= 1000);
+        for xid in 1..=1000 {
+            let r = reply_frame(xid, 1, 0);
+            h.sent([&r[..]].into_iter(), 1);
+        }
+        assert!(h.conn.lock().pending.by_xid.capacity() <= 64);
     }
 }

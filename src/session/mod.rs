@@ -61,6 +61,11 @@ impl Tracker {
         self.deadlines.len()
     }
 
+    /// Sessions whose close was proposed and not yet applied.
+    pub fn closing_len(&self) -> usize {
+        self.closing.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.deadlines.is_empty()
     }

@@ -152,6 +152,11 @@ impl Watches {
         self.by_conn.values().map(BTreeSet::len).sum()
     }
 
+    /// Connections holding at least one watch.
+    pub fn connections(&self) -> usize {
+        self.by_conn.len()
+    }
+
     /// Connections, and the paths each watches, for `wchc`.
     pub fn by_conn(&self) -> impl Iterator<Item = (ConnId, &BTreeSet<(Kind, String)>)> {
         self.by_conn.iter().map(|(c, s)| (*c, s))
