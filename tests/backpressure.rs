@@ -77,7 +77,7 @@ async fn a_client_that_does_not_read_is_pushed_back() {
         }))
         .await;
     assert_eq!(r.header.err, 0);
-    let before = server.rss_kib();
+    let before = server.rss_kib().expect("server RSS");
 
     // Reads: answered at once, so only the unsent-bytes cap can stop them
     // (each answer is 1 KB, so unbounded queueing shows at once).
@@ -90,7 +90,7 @@ async fn a_client_that_does_not_read_is_pushed_back() {
         Duration::from_secs(6),
     )
     .await;
-    let after_reads = server.rss_kib();
+    let after_reads = server.rss_kib().expect("server RSS");
     println!(
         "getData flood: {sent} requests written, RSS {before} -> {after_reads} KiB, other session's slowest answer {slowest:?}"
     );
@@ -106,7 +106,7 @@ async fn a_client_that_does_not_read_is_pushed_back() {
         Duration::from_secs(6),
     )
     .await;
-    let after_writes = server.rss_kib();
+    let after_writes = server.rss_kib().expect("server RSS");
     println!(
         "setData flood: {sent} requests written, RSS -> {after_writes} KiB, other session's slowest answer {slowest:?}"
     );

@@ -74,18 +74,6 @@ impl Server {
         panic!("corral did not start; log: {}", self.log());
     }
 
-    /// The server's resident memory in KiB, from /proc.
-    pub fn rss_kib(&self) -> u64 {
-        let pid = self.child.as_ref().map(Child::id).expect("running");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS")
-    }
-
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("corral.log")).unwrap_or_default()
     }
