@@ -550,6 +550,27 @@ async fn ttl_nodes_off_refuses_ttl_creates_everywhere() {
     assert_eq!(r.header.err, 0, "containers are not TTL nodes");
 }
 
+/// A createTTL whose mode has no TTL is BadArguments whatever its TTL
+/// (ZooKeeper 3.8 refuses a TTL >= 0 and falls over on a negative one).
+#[tokio::test]
+async fn create_ttl_without_a_ttl_mode_is_refused() {
+    let (_d, server) = start(&[]);
+    let mut c = Raw::connect(server.addr).await;
+    for (flags, ttl_ms) in [(0, -5), (0, -1), (0, 0), (0, 100), (1, -1), (2, -3)] {
+        let mut r = ttl("/t", flags);
+        r.ttl = ttl_ms;
+        let before = c.last_zxid().await;
+        let reply = c.call(Request::CreateTtl(r)).await;
+        assert_eq!(
+            (reply.header.err, reply.header.zxid),
+            (ErrorCode::BadArguments.code(), before + 1),
+            "flags {flags} ttl {ttl_ms}"
+        );
+    }
+    let r = c.call(Request::GetData(get("/t"))).await;
+    assert_eq!(r.header.err, ErrorCode::NoNode.code());
+}
+
 /// Refused and early-answered requests: reconfig (off) is a failed txn,
 /// SASL with no mechanism gets a null token on an open connection, and the
 /// server-internal ops a client may not send fail as txns.

@@ -229,6 +229,13 @@ impl ConnCtx {
             Request::Create(r) => write(ttl_gate(create(OpCode::Create, r))),
             Request::Create2(r) => write(ttl_gate(create(OpCode::Create2, r))),
             Request::CreateContainer(r) => write(ttl_gate(create(OpCode::CreateContainer, r))),
+            // A createTTL in a mode without a TTL and with a negative TTL
+            // passes ZooKeeper's checks and then fails its apply (3.8 stops
+            // the server; found by corral-diff). It is refused as the bad
+            // argument it is, here, before it reaches the log.
+            Request::CreateTtl(r) if !ttl_mode(r.flags) && r.ttl < 0 => {
+                write(refused(ErrorCode::BadArguments))
+            }
             Request::CreateTtl(r) => write(ttl_gate(create_ttl(r))),
             Request::Delete(r) => write(WriteOp::Delete {
                 path: r.path,
