@@ -43,6 +43,24 @@ crate::code_enum! {
     }
 }
 
+impl OpCode {
+    /// A client request that changes the tree: ZooKeeper logs it as a txn
+    /// (an error txn when it fails), so it takes a zxid whatever happens.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            OpCode::Create
+                | OpCode::Create2
+                | OpCode::CreateContainer
+                | OpCode::CreateTtl
+                | OpCode::Delete
+                | OpCode::SetData
+                | OpCode::SetAcl
+                | OpCode::Multi
+        )
+    }
+}
+
 crate::code_enum! {
     /// `KeeperException.Code`.
     pub enum ErrorCode {

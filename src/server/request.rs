@@ -139,16 +139,7 @@ impl ConnCtx {
                     // the connection when it cannot.
                     Some(OpCode::Auth | OpCode::Sasl) => Flow::Close,
                     // A write it cannot read becomes a failed txn: it takes a zxid.
-                    Some(
-                        OpCode::Create
-                        | OpCode::Create2
-                        | OpCode::CreateContainer
-                        | OpCode::CreateTtl
-                        | OpCode::Delete
-                        | OpCode::SetData
-                        | OpCode::SetAcl
-                        | OpCode::Multi,
-                    ) => {
+                    Some(op) if op.is_write() => {
                         self.propose(xid, write(refused(ErrorCode::MarshallingError)));
                         Flow::Continue
                     }

@@ -521,21 +521,9 @@ impl ConnStats {
 
 /// Writes change the tree and go through the log; ZooKeeper times them as updates.
 fn is_update(op: i32) -> bool {
-    matches!(
-        OpCode::from_code(op),
-        Some(
-            OpCode::Create
-                | OpCode::Create2
-                | OpCode::CreateContainer
-                | OpCode::CreateTtl
-                | OpCode::Delete
-                | OpCode::SetData
-                | OpCode::SetAcl
-                | OpCode::Multi
-                | OpCode::CreateSession
-                | OpCode::CloseSession
-        )
-    )
+    OpCode::from_code(op).is_some_and(|op| {
+        op.is_write() || matches!(op, OpCode::CreateSession | OpCode::CloseSession)
+    })
 }
 
 /// The label of an op in /metrics: ZooKeeper's method name.
