@@ -115,8 +115,12 @@ impl Inflight {
     }
 
     pub fn end(&self) {
-        self.count.fetch_sub(1, Ordering::SeqCst);
-        self.global.count.fetch_sub(1, Ordering::SeqCst);
+        // Never below zero: a write whose logging failed is ended by its
+        // proposer, and must not wrap the counts if it is answered anyway
+        // (a wrapped server-wide count would stop every connection).
+        if decrement(&self.count, 1) > 0 {
+            decrement(&self.global.count, 1);
+        }
         self.changed.notify_waiters();
         self.global.released.notify_waiters();
     }
@@ -148,8 +152,38 @@ impl Drop for Inflight {
     fn drop(&mut self) {
         let left = *self.count.get_mut();
         if left > 0 {
-            self.global.count.fetch_sub(left, Ordering::SeqCst);
+            decrement(&self.global.count, left);
             self.global.released.notify_waiters();
         }
+    }
+}
+
+/// Subtract `n`, stopping at zero; returns how much was subtracted.
+fn decrement(count: &AtomicUsize, n: usize) -> usize {
+    let before = count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+            Some(c.saturating_sub(n))
+        })
+        .unwrap_or(0);
+    before.min(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_never_wrap() {
+        let global = Arc::new(Outstanding::default());
+        let a = Inflight::new(global.clone());
+        let b = Inflight::new(global.clone());
+        a.begin();
+        b.begin();
+        a.end();
+        // A second end for the same write (failed to log, answered anyway).
+        a.end();
+        assert_eq!((a.pending(), b.pending(), global.count()), (0, 1, 1));
+        drop(b);
+        assert_eq!(global.count(), 0);
     }
 }
