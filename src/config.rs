@@ -192,6 +192,8 @@ struct Raw {
     data_log_dir: Option<(String, PathBuf)>,
     init_limit: Option<u32>,
     sync_limit: Option<u32>,
+    /// `server.N` keys seen, with where.
+    servers: Vec<String>,
 }
 
 /// host:port from zoo.cfg's split keys.
@@ -212,6 +214,19 @@ impl Config {
         let mut notes = Vec::new();
         if let Some(path) = &args.config {
             read_file(path, &mut raw, &mut notes)?;
+        }
+        // Several members would each start as a lone node with a tree of its
+        // own: clients spread over them would see different data. Refuse
+        // until Corral forms clusters, rather than run that split brain.
+        if raw.servers.len() > 1 {
+            return Err(ConfigError(format!(
+                "{} name {} cluster members, but Corral does not form clusters yet; \
+                 refusing to start {} unconnected single nodes (keep one server line, \
+                 or none, to run a single node)",
+                raw.servers.join(", "),
+                raw.servers.len(),
+                raw.servers.len()
+            )));
         }
         overlay(&mut raw.args, args);
         let a = &raw.args;
@@ -540,9 +555,12 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
             } else {
                 NoteKind::Ignored("the admin commands are always under /commands")
             }),
-            k if k.starts_with("server.") => note(NoteKind::Ignored(
-                "clusters are not supported yet; running as a single node",
-            )),
+            k if k.starts_with("server.") => {
+                raw.servers.push(format!("{} ({k})", at()));
+                note(NoteKind::Ignored(
+                    "clusters are not supported yet; running as a single node",
+                ))
+            }
             k => match HARMLESS_KEYS.iter().find(|(h, _)| *h == k) {
                 Some((_, why)) => note(NoteKind::Harmless(why)),
                 None => note(NoteKind::Unknown),
@@ -627,6 +645,17 @@ mod tests {
         assert!(notes.iter().all(|n| !n.is_warning()), "{notes:?}");
         assert_eq!((c.init_limit, c.sync_limit), (Some(10), Some(5)));
         assert_eq!(c.metrics_addr, Some("0.0.0.0:7000".parse().unwrap()));
+    }
+
+    #[test]
+    fn several_members_are_refused_rather_than_split() {
+        let text = "dataDir=/a\nserver.1=127.0.0.11:2888:3888\nserver.2=127.0.0.12:2888:3888\n\
+                    server.3=127.0.0.13:2888:3888\n";
+        let err = load_file(text, ServeArgs::default()).unwrap_err();
+        assert!(err.0.contains("3 unconnected single nodes"), "{err}");
+        assert!(err.0.contains("(server.2)"), "{err}");
+        // One member is a single node, as in ZooKeeper.
+        assert!(load_file("server.1=127.0.0.1:2888:3888\n", ServeArgs::default()).is_ok());
     }
 
     #[test]
