@@ -284,8 +284,8 @@ fn check_part<M: Model>(
     let mut lin = Bits::new(n_known);
     let mut lin_unknown = Bits::new(n_unknown);
     let mut cache = Memo::<M::State>::default();
-    // (call node, state before it, pass it was tried in)
-    let mut stack: Vec<(usize, M::State, bool)> = Vec::new();
+    // (call node, state before it, pass it was tried in, first_ret then)
+    let mut stack: Vec<(usize, M::State, bool, usize)> = Vec::new();
     let mut best: Option<Explanation> = None;
     let mut entry = nodes[HEAD].next;
     // Candidates at a search node are tried in two passes: first the ops
@@ -294,8 +294,14 @@ fn check_part<M: Model>(
     // placing one early (the list order) only changes the state that later
     // reads must match: with dozens of them pending, eager placement made
     // the search walk through subsets of them (seen as timeouts on
-    // simulated, linearizable histories).
+    // simulated, linearizable histories). The second pass walks backwards
+    // from the first return, most recent invoke first: an unknown op that
+    // a later read depends on is more likely recent than old (old ones that
+    // took effect are usually placed already).
     let mut unknown_pass = false;
+    // The first return event in the list at this search node: the end of
+    // the candidates, and the op that is stuck if none fits.
+    let mut first_ret = NIL;
     let mut iterations: u64 = 0;
 
     // Done when every op with known outcome is placed: the unknown ones
@@ -317,8 +323,9 @@ fn check_part<M: Model>(
         if node.ret != NIL {
             // A call: try to linearize it now, if it belongs to this pass.
             let op = &history[ids[node.op]];
+            let advance = if unknown_pass { node.prev } else { node.next };
             if op.ret.is_none() != unknown_pass {
-                entry = node.next;
+                entry = advance;
                 continue;
             }
             let out = op.ret.as_ref().map(|c| &c.output);
@@ -339,7 +346,7 @@ fn check_part<M: Model>(
                         ));
                     }
                     let prev = std::mem::replace(&mut state, next);
-                    stack.push((entry, prev, unknown_pass));
+                    stack.push((entry, prev, unknown_pass, first_ret));
                     lin = nk;
                     lin_unknown = nu;
                     if !is_unknown(node.op) {
@@ -352,25 +359,27 @@ fn check_part<M: Model>(
                     continue;
                 }
             }
-            entry = node.next;
+            entry = advance;
         } else if !unknown_pass {
             // End of the candidates with known outcome: now the others.
             unknown_pass = true;
-            entry = nodes[HEAD].next;
+            first_ret = entry;
+            entry = node.prev;
         } else {
-            // A return: its op must already be linearized, and is not, so
-            // the last choice was wrong.
+            // Back at the head: no candidate fits, yet first_ret's op must
+            // already be linearized, so the last choice was wrong.
             if best
                 .as_ref()
                 .is_none_or(|b| stack.len() >= b.linearized.len())
             {
-                best = Some(explain(&nodes, &stack, &state, ids, entry));
+                best = Some(explain(&nodes, &stack, &state, ids, first_ret));
             }
-            let Some((call, prev_state, pass)) = stack.pop() else {
+            let Some((call, prev_state, pass, fr)) = stack.pop() else {
                 break;
             };
             state = prev_state;
             unknown_pass = pass;
+            first_ret = fr;
             let local = nodes[call].op;
             if is_unknown(local) {
                 lin_unknown.clear(sub[local]);
@@ -382,7 +391,11 @@ fn check_part<M: Model>(
             // Relink in reverse order of unlinking.
             relink(&mut nodes, r);
             relink(&mut nodes, call);
-            entry = nodes[call].next;
+            entry = if pass {
+                nodes[call].prev
+            } else {
+                nodes[call].next
+            };
         }
     }
     *budget = budget.saturating_sub(cache.len());
@@ -434,7 +447,7 @@ impl<S: Clone + Eq + Hash> Memo<S> {
 
 fn explain<S: Debug>(
     nodes: &[Node],
-    stack: &[(usize, S, bool)],
+    stack: &[(usize, S, bool, usize)],
     state: &S,
     ids: &[usize],
     stuck_ret: usize,
@@ -449,7 +462,7 @@ fn explain<S: Debug>(
     }
     Explanation {
         key: String::new(),
-        linearized: stack.iter().map(|(c, _, _)| ids[nodes[*c].op]).collect(),
+        linearized: stack.iter().map(|(c, ..)| ids[nodes[*c].op]).collect(),
         state: format!("{state:?}"),
         stuck: ids[nodes[stuck_ret].op],
         candidates,

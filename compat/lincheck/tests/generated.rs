@@ -9,6 +9,14 @@ use common::{Gen, Rng, generate, mutate, randomize, sub_history};
 use lincheck::register::Registers;
 use lincheck::{History, Limits, Verdict, brute, check};
 
+/// `LINCHECK_SEEDS=N` scales the brute-force agreement runs (default 4000).
+fn seeds() -> u64 {
+    std::env::var("LINCHECK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4000)
+}
+
 fn verdict(h: &History<Registers>) -> Verdict {
     check(&Registers::default(), h, Limits::default())
 }
@@ -131,9 +139,9 @@ fn agree(seed: u64, class: &str, h: &History<Registers>, t: &mut Tally) {
 fn agrees_with_brute_force_on_tiny_histories() {
     let (mut good, mut mutated, mut random) =
         (Tally::default(), Tally::default(), Tally::default());
-    for seed in 0..4000u64 {
+    for seed in 0..seeds() {
         let mut rng = Rng::new(seed);
-        let g = tiny(&mut rng, 1, 7);
+        let g = tiny(&mut rng, 1, brute::MAX_OPS);
         let h = generate(&g, &mut rng);
         agree(seed, "simulated", &h, &mut good);
         let mut m = h.clone();
@@ -155,8 +163,8 @@ fn agrees_with_brute_force_on_tiny_histories() {
 #[test]
 fn keys_split_agrees_with_brute_force_per_key() {
     let mut t = Tally::default();
-    for seed in 0..2000u64 {
-        let mut rng = Rng::new(1_000_000 + seed);
+    for seed in 0..seeds() / 2 {
+        let mut rng = Rng::new(1_000_000_000 + seed);
         let g = tiny(&mut rng, 2, 12);
         let mut h = generate(&g, &mut rng);
         if rng.chance(70) {
