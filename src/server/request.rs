@@ -37,11 +37,8 @@ impl ConnCtx {
         self.outbox.frame(frame_bytes(reply));
     }
 
-    /// A header-only reply carrying the last applied zxid, sent once this
-    /// connection's earlier writes are answered: every reply leaves in
-    /// request order (the Java client fails on "Xid out of order").
-    async fn answer_in_order(&self, xid: i32, err: ErrorCode) {
-        self.inflight.drained().await;
+    /// A header-only reply carrying the last applied zxid.
+    fn answer_error(&self, xid: i32, err: ErrorCode) {
         let reply = Reply {
             header: ReplyHeader {
                 xid,
@@ -97,11 +94,33 @@ impl ConnCtx {
             return Flow::Close;
         };
         let xid = header.xid;
+        match self.route(header.op, body, &auth) {
+            Route::Log(txn) => {
+                self.propose(xid, txn);
+                Flow::Continue
+            }
+            Route::Here(local) => {
+                // Whatever is answered here waits for this connection's
+                // earlier writes: replies leave in request order (the Java
+                // client fails on "Xid out of order"), and reads see the
+                // session's own writes.
+                self.inflight.drained().await;
+                self.answer_here(xid, local, &auth).await
+            }
+            Route::Close => Flow::Close,
+        }
+    }
+
+    /// Where a request is answered: a write (a refused one too, since
+    /// ZooKeeper logs those as error txns) goes to the log; the rest here.
+    fn route(&self, op: i32, body: Result<Request, jute::DecodeError>, auth: &[Id]) -> Route {
         let session = self.session;
-        let write = |op: WriteOp| Txn::Write {
-            session,
-            auth: auth.to_vec(),
-            op,
+        let write = |op: WriteOp| {
+            Route::Log(Txn::Write {
+                session,
+                auth: auth.to_vec(),
+                op,
+            })
         };
         let create = |op: OpCode, r: jute::CreateRequest| WriteOp::Create {
             op,
@@ -133,69 +152,23 @@ impl ConnCtx {
         let request = match body {
             Ok(request) => request,
             Err(e) => {
-                debug!(error = %e, op = header.op, "undecodable request body");
-                return match OpCode::from_code(header.op) {
+                debug!(error = %e, op, "undecodable request body");
+                return match OpCode::from_code(op) {
                     // ZooKeeper reads these before its pipeline and drops
                     // the connection when it cannot.
-                    Some(OpCode::Auth | OpCode::Sasl) => Flow::Close,
+                    Some(OpCode::Auth | OpCode::Sasl) => Route::Close,
                     // A write it cannot read becomes a failed txn: it takes a zxid.
-                    Some(op) if op.is_write() => {
-                        self.propose(xid, write(refused(ErrorCode::MarshallingError)));
-                        Flow::Continue
-                    }
+                    Some(op) if op.is_write() => write(refused(ErrorCode::MarshallingError)),
                     // A read (or a lone check, a read since 3.9; or reconfig,
                     // which fails before it would log anything): no zxid.
-                    _ => {
-                        self.answer_in_order(xid, ErrorCode::MarshallingError).await;
-                        Flow::Continue
-                    }
+                    _ => Route::Here(Local::Error(ErrorCode::MarshallingError)),
                 };
             }
         };
-        let txn = match request {
-            Request::Ping(_) => {
-                self.answer_in_order(xid::PING, ErrorCode::Ok).await;
-                return Flow::Continue;
-            }
-            Request::Auth(packet) => {
-                self.inflight.drained().await;
-                return self.auth(xid, &auth, packet);
-            }
-            Request::Sync(r) => {
-                self.inflight.drained().await;
-                if let Err(e) = self.shared.consensus.read_barrier().await {
-                    warn!(error = %e, "sync failed; closing");
-                    return Flow::Close;
-                }
-                let reply = Reply {
-                    header: ReplyHeader {
-                        xid,
-                        zxid: self.shared.node.lock().tree.last_zxid(),
-                        err: 0,
-                    },
-                    body: Some(Response::Sync(SyncResponse { path: r.path })),
-                };
-                self.send(&reply);
-                return Flow::Continue;
-            }
+        match request {
             // Dynamic reconfiguration is off, as in a default ZooKeeper,
             // which refuses it as a failed txn (it takes a zxid).
             Request::Reconfig(_) => write(refused(ErrorCode::ReconfigDisabled)),
-            Request::Sasl(_) => {
-                // No SASL mechanism is configured. ZooKeeper then answers a
-                // token with no challenge (a null token, zxid 0) and keeps
-                // the connection; the client's authentication goes nowhere.
-                self.inflight.drained().await;
-                self.send(&Reply {
-                    header: ReplyHeader {
-                        xid,
-                        zxid: 0,
-                        err: 0,
-                    },
-                    body: Some(Response::Sasl(jute::SetSaslResponse { token: None })),
-                });
-                return Flow::Continue;
-            }
             // Server-internal ops sent by a client fail as txns, as in ZooKeeper.
             Request::Unknown { op, .. } if op == OpCode::DeleteContainer.code() => {
                 write(refused(ErrorCode::BadArguments))
@@ -203,20 +176,7 @@ impl ConnCtx {
             Request::Unknown { op, .. } if op == OpCode::CreateSession.code() => {
                 write(refused(ErrorCode::MarshallingError))
             }
-            Request::Unknown { op, .. } => {
-                debug!(op, "unknown op code");
-                self.inflight.drained().await;
-                self.send(&Reply {
-                    header: ReplyHeader {
-                        xid,
-                        zxid: -1,
-                        err: ErrorCode::Unimplemented.code(),
-                    },
-                    body: None,
-                });
-                return Flow::Close;
-            }
-            Request::CloseSession(_) => Txn::CloseSession { session },
+            Request::CloseSession(_) => Route::Log(Txn::CloseSession { session }),
             Request::Create(r) => write(ttl_gate(create(OpCode::Create, r))),
             Request::Create2(r) => write(ttl_gate(create(OpCode::Create2, r))),
             Request::CreateContainer(r) => write(ttl_gate(create(OpCode::CreateContainer, r))),
@@ -266,38 +226,88 @@ impl ConnCtx {
                         // ZooKeeper cannot read a multi with a read op in it:
                         // the whole request fails, as a txn of its own.
                         MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
-                            self.propose(xid, write(refused(ErrorCode::MarshallingError)));
-                            return Flow::Continue;
+                            return write(refused(ErrorCode::MarshallingError));
                         }
                     });
                 }
-                Txn::Multi {
+                Route::Log(Txn::Multi {
                     session,
                     auth: auth.to_vec(),
                     ops,
+                })
+            }
+            // Reads, ping, auth, sync, SASL, unknown ops.
+            request => Route::Here(Local::Request(request)),
+        }
+    }
+
+    /// Answer a request that does not go to the log (after the connection's
+    /// earlier writes are answered).
+    async fn answer_here(&mut self, xid: i32, local: Local, auth: &[Id]) -> Flow {
+        let request = match local {
+            Local::Error(err) => {
+                self.answer_error(xid, err);
+                return Flow::Continue;
+            }
+            Local::Request(request) => request,
+        };
+        match request {
+            Request::Ping(_) => self.answer_error(xid::PING, ErrorCode::Ok),
+            Request::Auth(packet) => return self.auth(xid, auth, packet),
+            Request::Sync(r) => {
+                if let Err(e) = self.shared.consensus.read_barrier().await {
+                    warn!(error = %e, "sync failed; closing");
+                    return Flow::Close;
                 }
+                let reply = Reply {
+                    header: ReplyHeader {
+                        xid,
+                        zxid: self.shared.node.lock().tree.last_zxid(),
+                        err: 0,
+                    },
+                    body: Some(Response::Sync(SyncResponse { path: r.path })),
+                };
+                self.send(&reply);
+            }
+            // No SASL mechanism is configured. ZooKeeper then answers a token
+            // with no challenge (a null token, zxid 0) and keeps the
+            // connection; the client's authentication goes nowhere.
+            Request::Sasl(_) => self.send(&Reply {
+                header: ReplyHeader {
+                    xid,
+                    zxid: 0,
+                    err: 0,
+                },
+                body: Some(Response::Sasl(jute::SetSaslResponse { token: None })),
+            }),
+            Request::Unknown { op, .. } => {
+                debug!(op, "unknown op code");
+                self.send(&Reply {
+                    header: ReplyHeader {
+                        xid,
+                        zxid: -1,
+                        err: ErrorCode::Unimplemented.code(),
+                    },
+                    body: None,
+                });
+                return Flow::Close;
             }
             request => {
-                // Everything else reads: after this connection's writes are applied.
-                self.inflight.drained().await;
                 let mut state = self.shared.node.lock();
                 let reader = read::Reader {
                     conn: self.conn,
-                    session,
-                    auth: &auth,
+                    session: self.session,
+                    auth,
                 };
-                let flow = match reader.answer(&mut state, xid, request) {
-                    Some(reply) => {
-                        self.send(&reply);
-                        Flow::Continue
-                    }
-                    None => Flow::Close,
+                let Some(reply) = reader.answer(&mut state, xid, request) else {
+                    return Flow::Close;
                 };
+                // Queued under the lock: a notification for a watch this read
+                // set must not overtake the reply that set it.
+                self.send(&reply);
                 drop(state);
-                return flow;
             }
-        };
-        self.propose(xid, txn);
+        }
         Flow::Continue
     }
 
@@ -334,9 +344,9 @@ impl ConnCtx {
     /// a different identity, as in ZooKeeper); `ip` succeeds without adding
     /// anything (ZooKeeper's ip provider ignores the credential and proves
     /// the connection's address, which every connection already holds);
-    /// other schemes, and a digest without credentials, fail and close. The answer carries the request's xid
-    /// (−4 from the Java client, an ordinary one from others) and zxid 0, as
-    /// ZooKeeper's does.
+    /// other schemes, and a digest without credentials, fail and close. The
+    /// answer carries the request's xid (−4 from the Java client, an ordinary
+    /// one from others) and zxid 0, as ZooKeeper's does.
     fn auth(&mut self, xid: i32, current: &[Id], packet: jute::AuthPacket) -> Flow {
         let (err, flow) = match (packet.scheme.as_str(), packet.auth.as_deref()) {
             ("digest", Some(credentials)) => {
@@ -371,6 +381,20 @@ impl ConnCtx {
         });
         flow
     }
+}
+
+/// Where a request is answered.
+enum Route {
+    Log(Txn),
+    Here(Local),
+    Close,
+}
+
+/// What is answered on this node without the log.
+enum Local {
+    /// A request refused before it could be read (no zxid).
+    Error(ErrorCode),
+    Request(Request),
 }
 
 fn refused(code: ErrorCode) -> WriteOp {
