@@ -4,8 +4,8 @@
 //! is read to the moment its reply is handed to the socket. The writer task
 //! matches each outgoing reply to the oldest pending request with the same
 //! xid, so reads, writes, pings and errors are all timed by the same code.
-//! Matching is by xid, not by position: a ping or auth is answered at once,
-//! ahead of writes still in the log.
+//! Matching is by xid, not by position, so a request that is never answered
+//! (its connection closing) cannot shift every later match.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
