@@ -1,9 +1,10 @@
 //! Settings: defaults, then a zoo.cfg-style file, then command-line flags.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -20,13 +21,19 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Run a one-node server with its data in --data-dir.
+    /// Run a server with its data in --data-dir: a single node, or one member of a cluster.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
 }
 
 const SERVE_AFTER_HELP: &str = "\
 Flags override the same setting in --config.
+A cluster: list every member, this node included, as zoo.cfg lines
+server.N=host:quorumPort:electionPort[:participant][;[clientHost:]clientPort] (ids 1-255),
+or as --peer N=HOST:PORT[;[CLIENTHOST:]CLIENTPORT] flags, which replace those lines.
+Quote --peer when it has a ';'. This node's id comes from --node-id or the myid file in dataDir.
+Corral uses one peer port per member, the first (quorumPort), for raft and forwarded requests;
+the election port is accepted and ignored. Observers are not supported yet.
 An admin HTTP server starts too, on 127.0.0.1:8080: --admin-addr moves it, --admin-server no turns it off.
 Logging: RUST_LOG (e.g. RUST_LOG=debug); by default info, with openraft and fjall at warn.
 SIGINT or SIGTERM stops the server cleanly.";
@@ -96,6 +103,15 @@ pub struct ServeArgs {
     /// Hours between purges; Corral purges at each snapshot, so this is shown but changes nothing [default: 0; zoo.cfg: autopurge.purgeInterval].
     #[arg(long, value_name = "HOURS")]
     pub purge_interval: Option<u64>,
+    /// This node's id among the cluster members, 1-255 [default: dataDir/myid, as ZooKeeper; a single node: 1].
+    #[arg(long, value_name = "N")]
+    pub node_id: Option<u64>,
+    /// A cluster member: its id, its peer address (raft and forwarded requests) and optionally ;its client address. Repeat for every member, this node included; replaces zoo.cfg's server.N lines.
+    #[arg(long = "peer", value_name = "N=HOST:PORT[;[HOST:]PORT]")]
+    pub peers: Vec<String>,
+    /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 1000; zoo.cfg: corral.electionTimeout].
+    #[arg(long, value_name = "MS")]
+    pub election_timeout: Option<u64>,
 }
 
 /// The settings in force.
@@ -120,11 +136,71 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub snap_retain_count: u64,
     pub purge_interval: u64,
-    /// zoo.cfg initLimit and syncLimit, in ticks. Kept for the cluster, where
-    /// they bound a follower's initial sync and its silence; a single node
-    /// has no followers, so nothing reads them yet.
+    /// zoo.cfg initLimit and syncLimit, in ticks: they bound a follower's
+    /// initial sync and how long it may go without its leader (see
+    /// `peer_timeout`). A single node has no followers.
     pub init_limit: Option<u32>,
     pub sync_limit: Option<u32>,
+    /// Raft election timeout, ms; heartbeats go every fifth of it.
+    pub election_timeout: u64,
+    /// The members and which one this node is.
+    pub cluster: Cluster,
+}
+
+/// Who the members are, and which one this node is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub my_id: u64,
+    /// Every member, this node included.
+    pub members: BTreeMap<u64, Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Raft and forwarded requests: the first port of a zoo.cfg server line.
+    pub peer_addr: SocketAddr,
+    /// Where the member serves clients, if its server line or --peer says
+    /// (`;port` is 0.0.0.0:port). This node's own listening address is
+    /// `Config::client_addr`, which may differ.
+    pub client_addr: Option<SocketAddr>,
+}
+
+/// A single node's peer address: nobody dials it, but every member has one.
+const SINGLE_PEER_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 2888);
+
+/// ZooKeeper's documented range for server ids (myid).
+const IDS: std::ops::RangeInclusive<u64> = 1..=255;
+
+/// syncLimit when zoo.cfg has none (ZooKeeper requires one in a cluster;
+/// 5 is what its sample zoo.cfg sets).
+const DEFAULT_SYNC_LIMIT: u32 = 5;
+
+impl Cluster {
+    /// A one-member cluster that never talks to peers.
+    pub fn single(my_id: u64) -> Cluster {
+        Cluster {
+            my_id,
+            members: BTreeMap::from([(
+                my_id,
+                Member {
+                    peer_addr: SINGLE_PEER_ADDR,
+                    client_addr: None,
+                },
+            )]),
+        }
+    }
+
+    pub fn is_single(&self) -> bool {
+        self.members.len() == 1
+    }
+}
+
+impl Default for Cluster {
+    /// A single node with id 1, as Corral runs without cluster settings.
+    fn default() -> Cluster {
+        Cluster::single(1)
+    }
 }
 
 /// Something in the config file the operator may want to know about.
@@ -192,8 +268,179 @@ struct Raw {
     data_log_dir: Option<(String, PathBuf)>,
     init_limit: Option<u32>,
     sync_limit: Option<u32>,
-    /// `server.N` keys seen, with where.
-    servers: Vec<String>,
+    /// `server.N` lines, parsed but not yet resolved: --peer may replace them.
+    servers: Vec<MemberSpec>,
+}
+
+/// A member as written in a server line or --peer, before its hostnames
+/// are resolved.
+struct MemberSpec {
+    /// file:line, or "--peer": where notes point.
+    at: String,
+    /// `server.N`
+    key: String,
+    /// The line or flag, for errors.
+    place: String,
+    id: u64,
+    host: String,
+    port: u16,
+    /// Host ("0.0.0.0" when only a port was given) and port.
+    client: Option<(String, u16)>,
+}
+
+/// ZooKeeper's ConfigUtils.getHostAndPort: split on ':', except that a
+/// leading `[...]` (an IPv6 address) is one part, without its brackets.
+fn host_and_ports(s: &str) -> Result<Vec<&str>, String> {
+    let Some(rest) = s.strip_prefix('[') else {
+        return Ok(s.split(':').collect());
+    };
+    let (host, after) = rest
+        .split_once(']')
+        .ok_or_else(|| format!("{s} starts with '[' but has no ']'"))?;
+    if after.is_empty() {
+        return Ok(vec![host]);
+    }
+    let after = after
+        .strip_prefix(':')
+        .ok_or_else(|| format!("{s}: expected ':' after ']'"))?;
+    Ok(std::iter::once(host).chain(after.split(':')).collect())
+}
+
+/// One member from `server.N=...` (`file` true) or `--peer N=...`.
+///
+/// ZooKeeper 3.8 (QuorumPeer.QuorumServer.initializeWithAddressString):
+/// `host:quorumPort:electionPort[:type]`, then optionally `;clientPort`
+/// (which it binds as 0.0.0.0:clientPort) or `;clientHost:clientPort`;
+/// `|` separates several addresses per server (multiAddress, off by
+/// default). Corral needs one port per member, so --peer gives only that.
+fn parse_member(at: &str, id: &str, value: &str, file: bool) -> Result<MemberSpec, ConfigError> {
+    let (place, form) = if file {
+        (
+            format!("{at}: server.{id}={value}"),
+            "host:quorumPort:electionPort[:participant][;[clientHost:]clientPort]",
+        )
+    } else {
+        (
+            format!("--peer {id}={value}"),
+            "N=HOST:PORT[;[CLIENTHOST:]CLIENTPORT]",
+        )
+    };
+    let bad = |why: &str| ConfigError(format!("{place}: {why} (expected {form})"));
+    let id = id.trim();
+    let id: u64 = id
+        .parse()
+        .map_err(|_| bad(&format!("server id {id:?} is not a number")))?;
+    if !IDS.contains(&id) {
+        return Err(bad(&format!(
+            "server id {id} is out of range: ids are 1 to 255"
+        )));
+    }
+    let (server, client) = match value.split(';').collect::<Vec<_>>()[..] {
+        [server] => (server.trim(), None),
+        [server, client] => (server.trim(), Some(client.trim())),
+        _ => return Err(bad("more than one ';'")),
+    };
+    if server.contains('|') {
+        return Err(bad(
+            "several addresses for one server ('|') are not supported",
+        ));
+    }
+    let parts = host_and_ports(server).map_err(|e| bad(&e))?;
+    let port = |p: &str, what: &str| -> Result<u16, ConfigError> {
+        p.trim()
+            .parse()
+            .map_err(|_| bad(&format!("{what} {:?} is not a port", p.trim())))
+    };
+    let (host, peer_port, kind) = match (file, &parts[..]) {
+        (true, [host, quorum, election, kind @ ..]) if kind.len() <= 1 => {
+            // Checked, so the line stays one ZooKeeper would accept, but
+            // unused: Corral has no separate election channel.
+            port(election, "electionPort")?;
+            (*host, port(quorum, "quorumPort")?, kind.first())
+        }
+        (false, [host, peer]) => (*host, port(peer, "port")?, None),
+        _ => return Err(bad("wrong number of ':'-separated parts")),
+    };
+    // ZooKeeper's getType: trimmed, any case.
+    match kind.map(|k| k.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("participant") => {}
+        Some("observer") => {
+            return Err(ConfigError(format!(
+                "{place}: observers are not supported yet; \
+                 make it a participant (drop :observer) or leave the member out"
+            )));
+        }
+        Some(other) => return Err(bad(&format!("unknown member type {other:?}"))),
+    }
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if peer_port == 0 {
+        return Err(bad("peer port 0: other members could not find this one"));
+    }
+    let client = match client {
+        // Java's split drops a trailing empty part: `...:3888;` has none.
+        None | Some("") => None,
+        Some(c) => match host_and_ports(c).map_err(|e| bad(&e))?[..] {
+            // A bare port binds every interface, as in ZooKeeper.
+            [p] => Some(("0.0.0.0".to_string(), port(p, "client port")?)),
+            [h, p] if !h.trim().is_empty() => Some((h.trim().to_string(), port(p, "client port")?)),
+            _ => return Err(bad("the client part is not port or host:port")),
+        },
+    };
+    Ok(MemberSpec {
+        at: at.to_string(),
+        key: format!("server.{id}"),
+        place,
+        id,
+        host: host.to_string(),
+        port: peer_port,
+        client,
+    })
+}
+
+/// A host (name or IP) and port as one address, resolved now so a typo
+/// stops the start instead of a member that can never be reached.
+fn resolve(place: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| ConfigError(format!("{place}: cannot resolve {host}: {e}")))?
+        .collect();
+    // ZooKeeper takes InetAddress.getByName's answer, which puts IPv4 first
+    // by default: so localhost is 127.0.0.1 there, and here.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| ConfigError(format!("{place}: {host} resolves to no address")))
+}
+
+/// The myid file's id, if the file exists: ZooKeeper's format, a decimal
+/// number (ZooKeeper reads its first line; surrounding whitespace is
+/// forgiven here).
+fn read_myid(path: &Path) -> Result<Option<u64>, ConfigError> {
+    // As ZooKeeper: only a regular file counts.
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    let id = text.trim().parse::<u64>().map_err(|_| {
+        ConfigError(format!(
+            "{}: expected this node's id, a number, got {:?}",
+            path.display(),
+            text.trim()
+        ))
+    })?;
+    if !IDS.contains(&id) {
+        return Err(ConfigError(format!(
+            "{}: id {id} is out of range: ids are 1 to 255",
+            path.display()
+        )));
+    }
+    Ok(Some(id))
 }
 
 /// host:port from zoo.cfg's split keys.
@@ -215,25 +462,25 @@ impl Config {
         if let Some(path) = &args.config {
             read_file(path, &mut raw, &mut notes)?;
         }
-        // Several members would each start as a lone node with a tree of its
-        // own: clients spread over them would see different data. Refuse
-        // until Corral forms clusters, rather than run that split brain.
-        if raw.servers.len() > 1 {
-            return Err(ConfigError(format!(
-                "{} name {} cluster members, but Corral does not form clusters yet; \
-                 refusing to start {} unconnected single nodes (keep one server line, \
-                 or none, to run a single node)",
-                raw.servers.join(", "),
-                raw.servers.len(),
-                raw.servers.len()
-            )));
-        }
         overlay(&mut raw.args, args);
         let a = &raw.args;
         let tick_time = a.tick_time.unwrap_or(2000);
-        let client_addr = match a.client_addr {
-            Some(addr) => addr,
-            None => {
+        let data_dir = a
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("corral-data"));
+        let (cluster, my_client) = cluster(args, &data_dir, raw.servers, &mut notes)?;
+        // Set explicitly, the client address wins over this node's server
+        // line. ZooKeeper 3.8 (QuorumPeerConfig.setupClientPort) instead
+        // refuses to start when clientPortAddress:clientPort and the line
+        // disagree (a wildcard clientPortAddress only has to match the
+        // port), and takes the line's address when they agree.
+        let explicit =
+            a.client_addr.is_some() || raw.client_host.is_some() || raw.client_port.is_some();
+        let client_addr = match (a.client_addr, &my_client) {
+            (Some(addr), _) => addr,
+            (None, Some(line)) if !explicit => line.addr,
+            (None, _) => {
                 let host = raw.client_host.as_deref().unwrap_or("127.0.0.1");
                 let port = raw.client_port.unwrap_or(2181);
                 format!("{host}:{port}")
@@ -241,6 +488,15 @@ impl Config {
                     .map_err(|_| ConfigError(format!("bad client address {host}:{port}")))?
             }
         };
+        if let Some(line) = my_client.filter(|line| line.addr != client_addr) {
+            notes.push(Note {
+                at: line.at,
+                key: line.key,
+                kind: NoteKind::Ignored(
+                    "this node's client address is overridden by clientPort, clientPortAddress or --client-addr",
+                ),
+            });
+        }
         let admin_addr = if yes_no("admin.enableServer", a.admin_server.as_deref(), true)? {
             Some(match a.admin_addr {
                 Some(addr) => addr,
@@ -262,12 +518,16 @@ impl Config {
             )?),
             (None, None) => None,
         };
+        let election_timeout = a.election_timeout.unwrap_or(1000);
+        // openraft needs a heartbeat shorter than the timeout, and not 0.
+        if election_timeout < 5 {
+            return Err(ConfigError(format!(
+                "electionTimeout {election_timeout}: expected at least 5 ms (heartbeats go every fifth of it)"
+            )));
+        }
         let config = Config {
             client_addr,
-            data_dir: a
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("corral-data")),
+            data_dir,
             tick_time,
             min_session_timeout: a.min_session_timeout.unwrap_or(2 * tick_time),
             max_session_timeout: a.max_session_timeout.unwrap_or(20 * tick_time),
@@ -299,6 +559,8 @@ impl Config {
             purge_interval: a.purge_interval.unwrap_or(0),
             init_limit: raw.init_limit,
             sync_limit: raw.sync_limit,
+            election_timeout,
+            cluster,
         };
         if let Some((at, dir)) = raw.data_log_dir {
             let kind = if dir == config.data_dir {
@@ -343,7 +605,16 @@ impl Config {
             ("minSessionTimeout", self.min_session_timeout.to_string()),
             ("maxSessionTimeout", self.max_session_timeout.to_string()),
             ("clientPortListenBacklog", "-1".into()),
-            ("serverId", "0".into()),
+            // ZooKeeper shows 0 when it runs standalone (no server lines, or
+            // one), and the id in a cluster.
+            (
+                "serverId",
+                if self.cluster.is_single() {
+                    "0".into()
+                } else {
+                    self.cluster.my_id.to_string()
+                },
+            ),
             ("clientPortAddress", self.client_addr.ip().to_string()),
             ("4lw.commands.whitelist", words.join(",")),
             ("jute.maxbuffer", self.max_buffer.to_string()),
@@ -373,6 +644,13 @@ impl Config {
         ]
     }
 
+    /// How long a follower may go without hearing from its leader before it
+    /// stops serving clients: syncLimit ticks, as in ZooKeeper.
+    pub fn peer_timeout(&self) -> Duration {
+        let ticks = u64::from(self.sync_limit.unwrap_or(DEFAULT_SYNC_LIMIT));
+        Duration::from_millis(ticks.saturating_mul(self.tick_time))
+    }
+
     /// Whether a four-letter word may run.
     pub fn allows(&self, word: &str) -> bool {
         self.four_letter_words.contains("*") || self.four_letter_words.contains(word)
@@ -384,6 +662,146 @@ impl Config {
         let t = requested.clamp(self.min_session_timeout, self.max_session_timeout);
         i32::try_from(t).unwrap_or(i32::MAX)
     }
+}
+
+/// Where this node's server line says it serves clients.
+struct LineClient {
+    at: String,
+    key: String,
+    addr: SocketAddr,
+}
+
+/// The members (from --peer, else the file's server lines) and this
+/// node's id; also this node's client address from its line, if any.
+fn cluster(
+    flags: &ServeArgs,
+    data_dir: &Path,
+    file_lines: Vec<MemberSpec>,
+    notes: &mut Vec<Note>,
+) -> Result<(Cluster, Option<LineClient>), ConfigError> {
+    let specs = if flags.peers.is_empty() {
+        for s in &file_lines {
+            notes.push(Note {
+                at: s.at.clone(),
+                key: s.key.clone(),
+                kind: NoteKind::Harmless(
+                    "the election port is ignored: Corral uses the first port for raft and forwarded requests",
+                ),
+            });
+        }
+        file_lines
+    } else {
+        for s in &file_lines {
+            notes.push(Note {
+                at: s.at.clone(),
+                key: s.key.clone(),
+                kind: NoteKind::Harmless("replaced by --peer"),
+            });
+        }
+        flags
+            .peers
+            .iter()
+            .map(|p| {
+                let (id, value) = p.split_once('=').ok_or_else(|| {
+                    ConfigError(format!(
+                        "--peer {p}: expected N=HOST:PORT[;[CLIENTHOST:]CLIENTPORT]"
+                    ))
+                })?;
+                parse_member("--peer", id, value, false)
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+
+    // The flag wins over myid; a myid that disagrees is worth a warning,
+    // since the data dir may belong to another member.
+    let myid_path = data_dir.join("myid");
+    let my_id = match (flags.node_id, read_myid(&myid_path)) {
+        (Some(id), _) if !IDS.contains(&id) => {
+            return Err(ConfigError(format!(
+                "--node-id {id} is out of range: ids are 1 to 255"
+            )));
+        }
+        (Some(id), Ok(None)) => Some(id),
+        (Some(id), Ok(Some(file))) if file == id => Some(id),
+        (Some(id), _) => {
+            notes.push(Note {
+                at: myid_path.display().to_string(),
+                key: "myid".into(),
+                kind: NoteKind::Ignored("--node-id wins over the myid file"),
+            });
+            Some(id)
+        }
+        (None, file) => file?,
+    };
+    if specs.is_empty() {
+        return Ok((Cluster::single(my_id.unwrap_or(1)), None));
+    }
+
+    let mut members = BTreeMap::new();
+    let mut places: BTreeMap<u64, String> = BTreeMap::new();
+    let mut by_peer: BTreeMap<SocketAddr, String> = BTreeMap::new();
+    for s in &specs {
+        if let Some(first) = places.get(&s.id) {
+            return Err(ConfigError(format!(
+                "server id {} is given twice: {first} and {}",
+                s.id, s.place
+            )));
+        }
+        let peer_addr = resolve(&s.place, &s.host, s.port)?;
+        if let Some(first) = by_peer.insert(peer_addr, s.place.clone()) {
+            return Err(ConfigError(format!(
+                "{first} and {} have the same peer address {peer_addr}",
+                s.place
+            )));
+        }
+        let client_addr = match &s.client {
+            Some((host, port)) => Some(resolve(&s.place, host, *port)?),
+            None => None,
+        };
+        places.insert(s.id, s.place.clone());
+        members.insert(
+            s.id,
+            Member {
+                peer_addr,
+                client_addr,
+            },
+        );
+    }
+    let my_id = match (my_id, &specs[..]) {
+        (Some(id), _) => id,
+        // A lone line names this node: ZooKeeper runs it standalone, no
+        // myid needed.
+        (None, [only]) => only.id,
+        (None, _) => {
+            return Err(ConfigError(format!(
+                "{} cluster members are configured, but not which one this node is: \
+                 write its id to {} (as ZooKeeper expects) or pass --node-id",
+                members.len(),
+                myid_path.display()
+            )));
+        }
+    };
+    let Some(me) = members.get(&my_id) else {
+        let ids: Vec<String> = members.keys().map(u64::to_string).collect();
+        let from = if flags.node_id.is_some() {
+            "--node-id".to_string()
+        } else {
+            myid_path.display().to_string()
+        };
+        return Err(ConfigError(format!(
+            "this node's id is {my_id} (from {from}), but the members are {}",
+            ids.join(", ")
+        )));
+    };
+    let my_client = me.client_addr.and_then(|addr| {
+        let s = specs.iter().find(|s| s.id == my_id)?;
+        Some(LineClient {
+            at: s.at.clone(),
+            key: s.key.clone(),
+            addr,
+        })
+    });
+    Ok((Cluster { my_id, members }, my_client))
 }
 
 /// Bytes under a directory (ZooKeeper's dataDirSize), 0 if unreadable.
@@ -435,18 +853,18 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         admin_addr,
         metrics_addr,
         snap_retain_count,
-        purge_interval
+        purge_interval,
+        election_timeout
     );
 }
 
-/// Standard keys with nothing to do on a single node, and why.
+/// Standard keys with nothing to do in Corral, and why.
 const HARMLESS_KEYS: &[(&str, &str)] = &[
-    ("standaloneEnabled", "a single node runs standalone anyway"),
-    ("leaderServes", "a cluster setting; this is a single node"),
     (
-        "quorumListenOnAllIPs",
-        "a cluster setting; this is a single node",
+        "standaloneEnabled",
+        "a single node is a one-member cluster either way",
     ),
+    ("electionAlg", "Corral elects leaders with raft"),
     ("preAllocSize", "Corral's log does not preallocate"),
     ("admin.idleTimeout", "not configurable in Corral"),
     (
@@ -536,14 +954,9 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
             "metricsProvider.httpPort" => raw.metrics_port = Some(port(&value)?),
             "autopurge.snapRetainCount" => a.snap_retain_count = Some(num(&value)?),
             "autopurge.purgeInterval" => a.purge_interval = Some(num(&value)?),
-            "initLimit" => {
-                raw.init_limit = Some(ticks(&value)?);
-                note(NoteKind::Harmless("kept for clustering"));
-            }
-            "syncLimit" => {
-                raw.sync_limit = Some(ticks(&value)?);
-                note(NoteKind::Harmless("kept for clustering"));
-            }
+            "initLimit" => raw.init_limit = Some(ticks(&value)?),
+            "syncLimit" => raw.sync_limit = Some(ticks(&value)?),
+            "corral.electionTimeout" => a.election_timeout = Some(num(&value)?),
             "dataLogDir" => raw.data_log_dir = Some((at(), PathBuf::from(value))),
             "reconfigEnabled" => note(if yes_no(key, Some(&value), false)? {
                 NoteKind::Ignored("reconfig is not supported; clients get ReconfigDisabled")
@@ -556,11 +969,45 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
                 NoteKind::Ignored("the admin commands are always under /commands")
             }),
             k if k.starts_with("server.") => {
-                raw.servers.push(format!("{} ({k})", at()));
-                note(NoteKind::Ignored(
-                    "clusters are not supported yet; running as a single node",
-                ))
+                let id = &k["server.".len()..];
+                raw.servers.push(parse_member(&at(), id, &value, true)?);
             }
+            // The members would be in that other file: running without them
+            // would start a lone node beside the cluster.
+            "dynamicConfigFile" => {
+                return Err(ConfigError(format!(
+                    "{}: dynamicConfigFile is not supported: put the server.N lines in this file",
+                    at()
+                )));
+            }
+            "peerType" => match value.to_ascii_lowercase().as_str() {
+                "participant" => note(NoteKind::Harmless("every member is a participant")),
+                "observer" => {
+                    return Err(ConfigError(format!(
+                        "{}: peerType=observer: observers are not supported yet",
+                        at()
+                    )));
+                }
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{}: peerType={value}: expected participant",
+                        at()
+                    )));
+                }
+            },
+            "leaderServes" => note(if yes_no(key, Some(&value), true)? {
+                NoteKind::Harmless("the leader serves clients, as in Corral")
+            } else {
+                NoteKind::Ignored("the leader always serves clients")
+            }),
+            "quorumListenOnAllIPs" => note(if yes_no(key, Some(&value), false)? {
+                NoteKind::Ignored("not supported yet")
+            } else {
+                NoteKind::Harmless("the default")
+            }),
+            k if k.starts_with("group.") || k.starts_with("weight.") => note(NoteKind::Ignored(
+                "hierarchical quorums are not supported: every member has one vote",
+            )),
             k => match HARMLESS_KEYS.iter().find(|(h, _)| *h == k) {
                 Some((_, why)) => note(NoteKind::Harmless(why)),
                 None => note(NoteKind::Unknown),
@@ -647,20 +1094,416 @@ mod tests {
         assert_eq!(c.metrics_addr, Some("0.0.0.0:7000".parse().unwrap()));
     }
 
+    /// A data dir, with a myid file if given.
+    fn data_dir(myid: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(id) = myid {
+            std::fs::write(dir.path().join("myid"), id).unwrap();
+        }
+        dir
+    }
+
+    /// zoo.cfg text with dataDir first.
+    fn with_dir(dir: &tempfile::TempDir, lines: &str) -> String {
+        format!("dataDir={}\n{lines}", dir.path().display())
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn member(peer: &str, client: Option<&str>) -> Member {
+        Member {
+            peer_addr: addr(peer),
+            client_addr: client.map(addr),
+        }
+    }
+
+    const THREE: &str = "server.1=127.0.0.11:2888:3888\nserver.2=127.0.0.12:2888:3888:participant\n\
+                         server.3=127.0.0.13:2888:3888\n";
+
     #[test]
-    fn several_members_are_refused_rather_than_split() {
-        let text = "dataDir=/a\nserver.1=127.0.0.11:2888:3888\nserver.2=127.0.0.12:2888:3888\n\
-                    server.3=127.0.0.13:2888:3888\n";
-        let err = load_file(text, ServeArgs::default()).unwrap_err();
-        assert!(err.0.contains("3 unconnected single nodes"), "{err}");
-        assert!(err.0.contains("(server.2)"), "{err}");
-        // One member is a single node, as in ZooKeeper.
-        assert!(load_file("server.1=127.0.0.1:2888:3888\n", ServeArgs::default()).is_ok());
+    fn a_three_member_cluster_from_zoo_cfg_and_myid() {
+        let dir = data_dir(Some("2\n"));
+        let text = with_dir(&dir, &format!("tickTime=1000\nsyncLimit=3\n{THREE}"));
+        let (c, notes) = load_file(&text, ServeArgs::default()).unwrap();
+        assert_eq!(c.cluster.my_id, 2);
+        assert!(!c.cluster.is_single());
+        assert_eq!(
+            c.cluster.members,
+            BTreeMap::from([
+                (1, member("127.0.0.11:2888", None)),
+                (2, member("127.0.0.12:2888", None)),
+                (3, member("127.0.0.13:2888", None)),
+            ])
+        );
+        // No client part and no clientPort: the usual default.
+        assert_eq!(c.client_addr, addr("127.0.0.1:2181"));
+        assert_eq!(c.peer_timeout(), Duration::from_secs(3));
+        assert_eq!(c.election_timeout, 1000);
+        let server_id = c.effective().into_iter().find(|(k, _)| *k == "serverId");
+        assert_eq!(server_id, Some(("serverId", "2".to_string())));
+        // The election port is worth a debug line, not a warning.
+        assert!(notes.iter().all(|n| !n.is_warning()), "{notes:?}");
+        assert_eq!(
+            notes
+                .iter()
+                .filter(|n| n.key.starts_with("server."))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_single_node_is_a_one_member_cluster() {
+        let (c, _) = Config::load(&ServeArgs::default()).unwrap();
+        assert_eq!(c.cluster, Cluster::single(1));
+        assert_eq!(c.cluster, Cluster::default());
+        assert!(c.cluster.is_single());
+        assert_eq!(c.cluster.members[&1].peer_addr, addr("127.0.0.1:2888"));
+        assert_eq!(c.peer_timeout(), Duration::from_secs(10));
+        // myid names a single node too; --node-id wins over it, with a warning.
+        let dir = data_dir(Some("7"));
+        let (c, _) = load_file(&with_dir(&dir, ""), ServeArgs::default()).unwrap();
+        assert_eq!(c.cluster, Cluster::single(7));
+        let flags = ServeArgs {
+            node_id: Some(4),
+            ..Default::default()
+        };
+        let (c, notes) = load_file(&with_dir(&dir, ""), flags).unwrap();
+        assert_eq!(c.cluster, Cluster::single(4));
+        assert!(
+            notes.iter().any(|n| n.key == "myid" && n.is_warning()),
+            "{notes:?}"
+        );
+        // One server line needs no myid: it is this node, as in ZooKeeper.
+        let dir = data_dir(None);
+        let text = with_dir(&dir, "server.3=127.0.0.1:2888:3888;2181\n");
+        let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
+        assert_eq!(c.cluster.my_id, 3);
+        assert!(c.cluster.is_single());
+        assert_eq!(c.client_addr, addr("0.0.0.0:2181"));
+        let server_id = c.effective().into_iter().find(|(k, _)| *k == "serverId");
+        assert_eq!(server_id, Some(("serverId", "0".to_string())));
+    }
+
+    #[test]
+    fn ids_out_of_range_are_errors() {
+        let dir = data_dir(Some("1"));
+        for line in [
+            "server.0=127.0.0.1:2888:3888",
+            "server.256=127.0.0.1:2888:3888",
+            "server.-1=127.0.0.1:2888:3888",
+        ] {
+            let e = load_file(&with_dir(&dir, line), ServeArgs::default()).unwrap_err();
+            assert!(
+                e.0.contains("out of range") || e.0.contains("not a number"),
+                "{e}"
+            );
+            assert!(e.0.contains("zoo.cfg:2"), "{e}");
+        }
+        let e = load_file(
+            &with_dir(&dir, "server.x=127.0.0.1:2888:3888"),
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("\"x\" is not a number"), "{e}");
+        // 255 is the top of the range.
+        let text = with_dir(
+            &dir,
+            "server.1=127.0.0.1:2888:3888\nserver.255=127.0.0.2:2888:3888",
+        );
+        assert!(load_file(&text, ServeArgs::default()).is_ok());
+        let flags = ServeArgs {
+            node_id: Some(0),
+            ..Default::default()
+        };
+        let e = load_file(&with_dir(&dir, THREE), flags).unwrap_err();
+        assert!(e.0.contains("--node-id 0 is out of range"), "{e}");
+        let dir = data_dir(Some("300"));
+        let e = load_file(&with_dir(&dir, THREE), ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("myid") && e.0.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_are_errors() {
+        let dir = data_dir(Some("1"));
+        let text = with_dir(
+            &dir,
+            "server.1=127.0.0.11:2888:3888\nserver.2=127.0.0.12:2888:3888\nserver.1=127.0.0.13:2888:3888\n",
+        );
+        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("server id 1 is given twice"), "{e}");
+        assert!(
+            e.0.contains("zoo.cfg:2") && e.0.contains("zoo.cfg:4"),
+            "{e}"
+        );
+        let flags = ServeArgs {
+            peers: vec!["1=127.0.0.1:9001".into(), "1=127.0.0.1:9002".into()],
+            ..Default::default()
+        };
+        let e = load_file(&with_dir(&dir, ""), flags).unwrap_err();
+        assert!(e.0.contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_peer_addresses_are_errors() {
+        let dir = data_dir(Some("1"));
+        // Equal once resolved: localhost is 127.0.0.1.
+        let text = with_dir(
+            &dir,
+            "server.1=127.0.0.1:2888:3888\nserver.2=localhost:2888:3889\n",
+        );
+        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("same peer address 127.0.0.1:2888"), "{e}");
+        assert!(e.0.contains("server.1") && e.0.contains("server.2"), "{e}");
+    }
+
+    #[test]
+    fn observers_are_refused() {
+        let dir = data_dir(Some("1"));
+        let text = with_dir(
+            &dir,
+            &format!("{THREE}server.4=127.0.0.14:2888:3888:observer\n"),
+        );
+        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("observers are not supported yet"), "{e}");
+        assert!(e.0.contains("server.4"), "{e}");
+        // Any case, as ZooKeeper reads the type.
+        let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888:Observer\n");
+        assert!(load_file(&text, ServeArgs::default()).is_err());
+        let text = with_dir(&dir, &format!("{THREE}peerType=observer\n"));
+        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("observers are not supported yet"), "{e}");
+        let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888:voter\n");
+        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("unknown member type"), "{e}");
+    }
+
+    #[test]
+    fn several_members_need_to_know_which_is_this_node() {
+        let dir = data_dir(None);
+        let e = load_file(&with_dir(&dir, THREE), ServeArgs::default()).unwrap_err();
+        let myid = dir.path().join("myid");
+        assert!(e.0.contains(&myid.display().to_string()), "{e}");
+        assert!(e.0.contains("--node-id"), "{e}");
+        // The flag does instead.
+        let flags = ServeArgs {
+            node_id: Some(3),
+            ..Default::default()
+        };
+        let (c, _) = load_file(&with_dir(&dir, THREE), flags).unwrap();
+        assert_eq!(c.cluster.my_id, 3);
+    }
+
+    #[test]
+    fn an_id_that_is_not_a_member_is_an_error() {
+        let dir = data_dir(Some("4"));
+        let e = load_file(&with_dir(&dir, THREE), ServeArgs::default()).unwrap_err();
+        assert!(
+            e.0.contains("id is 4") && e.0.contains("members are 1, 2, 3"),
+            "{e}"
+        );
+        assert!(e.0.contains("myid"), "{e}");
+        let flags = ServeArgs {
+            node_id: Some(9),
+            ..Default::default()
+        };
+        let e = load_file(&with_dir(&dir, THREE), flags).unwrap_err();
+        assert!(e.0.contains("id is 9 (from --node-id)"), "{e}");
+        // Even a lone line must be this node when an id is given.
+        let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888\n");
+        assert!(load_file(&text, ServeArgs::default()).is_err());
+    }
+
+    #[test]
+    fn a_myid_that_is_not_a_number_is_an_error_naming_the_file() {
+        let dir = data_dir(Some("two\n"));
+        let e = load_file(&with_dir(&dir, THREE), ServeArgs::default()).unwrap_err();
+        let myid = dir.path().join("myid");
+        assert!(e.0.contains(&myid.display().to_string()), "{e}");
+        assert!(e.0.contains("\"two\""), "{e}");
+        // Whitespace around the number is fine.
+        let dir = data_dir(Some("  3 \n"));
+        let (c, _) = load_file(&with_dir(&dir, THREE), ServeArgs::default()).unwrap();
+        assert_eq!(c.cluster.my_id, 3);
+    }
+
+    #[test]
+    fn peer_flags_replace_the_server_lines() {
+        let dir = data_dir(Some("1"));
+        let flags = ServeArgs {
+            node_id: Some(2),
+            peers: vec![
+                "1=127.0.0.1:9001".into(),
+                "2=127.0.0.1:9002;127.0.0.1:2182".into(),
+                "3=[::1]:9003;[::1]:2183".into(),
+            ],
+            ..Default::default()
+        };
+        let (c, notes) = load_file(&with_dir(&dir, THREE), flags).unwrap();
+        assert_eq!(c.cluster.my_id, 2);
+        assert_eq!(
+            c.cluster.members,
+            BTreeMap::from([
+                (1, member("127.0.0.1:9001", None)),
+                (2, member("127.0.0.1:9002", Some("127.0.0.1:2182"))),
+                (3, member("[::1]:9003", Some("[::1]:2183"))),
+            ])
+        );
+        // This node's client part is where it listens.
+        assert_eq!(c.client_addr, addr("127.0.0.1:2182"));
+        let replaced = notes
+            .iter()
+            .filter(|n| n.kind == NoteKind::Harmless("replaced by --peer"))
+            .count();
+        assert_eq!(replaced, 3, "{notes:?}");
+        // The flag form has one port: the zoo.cfg form is an error there.
+        for bad in [
+            "1=127.0.0.1:9001:9002",
+            "127.0.0.1:9001",
+            "1=127.0.0.1",
+            "1=:9001",
+        ] {
+            let flags = ServeArgs {
+                node_id: Some(1),
+                peers: vec![bad.into()],
+                ..Default::default()
+            };
+            let e = load_file(&with_dir(&dir, ""), flags).unwrap_err();
+            assert!(e.0.contains("--peer"), "{e}");
+        }
+    }
+
+    #[test]
+    fn client_parts_of_server_lines() {
+        // ;port binds every interface, as in ZooKeeper.
+        let dir = data_dir(Some("1"));
+        let text = with_dir(
+            &dir,
+            "server.1=127.0.0.11:2888:3888;2181\nserver.2=127.0.0.12:2888:3888:participant;127.0.0.12:2181\n\
+             server.3=[::1]:2888:3888;[::1]:2181\n",
+        );
+        let (c, notes) = load_file(&text, ServeArgs::default()).unwrap();
+        assert_eq!(
+            c.cluster.members,
+            BTreeMap::from([
+                (1, member("127.0.0.11:2888", Some("0.0.0.0:2181"))),
+                (2, member("127.0.0.12:2888", Some("127.0.0.12:2181"))),
+                (3, member("[::1]:2888", Some("[::1]:2181"))),
+            ])
+        );
+        assert_eq!(c.client_addr, addr("0.0.0.0:2181"));
+        assert!(notes.iter().all(|n| !n.is_warning()), "{notes:?}");
+        // host:port on this node's line.
+        let dir = data_dir(Some("2"));
+        let text2 = with_dir(
+            &dir,
+            "server.1=127.0.0.11:2888:3888;2181\nserver.2=127.0.0.12:2888:3888;127.0.0.11:2181\n",
+        );
+        let (c, _) = load_file(&text2, ServeArgs::default()).unwrap();
+        assert_eq!(c.client_addr, addr("127.0.0.11:2181"));
+        // clientPort and --client-addr win over the line, with a warning.
+        let (c, notes) =
+            load_file(&format!("{text2}clientPort=2999\n"), ServeArgs::default()).unwrap();
+        assert_eq!(c.client_addr, addr("127.0.0.1:2999"));
+        assert!(
+            notes.iter().any(|n| n.key == "server.2" && n.is_warning()),
+            "{notes:?}"
+        );
+        let flags = ServeArgs {
+            client_addr: Some(addr("127.0.0.1:3000")),
+            ..Default::default()
+        };
+        let (c, _) = load_file(&text2, flags).unwrap();
+        assert_eq!(c.client_addr, addr("127.0.0.1:3000"));
+        // An empty client part is none, as ZooKeeper splits it.
+        let dir = data_dir(None);
+        let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888;\n");
+        let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
+        assert_eq!(c.cluster.members[&1], member("127.0.0.1:2888", None));
+        // Malformed client parts.
+        for line in [
+            "server.1=127.0.0.1:2888:3888;a:b:2181",
+            "server.1=127.0.0.1:2888:3888;2181;2182",
+            "server.1=127.0.0.1:2888:3888;port",
+            "server.1=127.0.0.1:2888:3888;:2181",
+        ] {
+            let dir = data_dir(None);
+            assert!(
+                load_file(&with_dir(&dir, line), ServeArgs::default()).is_err(),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostnames_are_resolved_at_load() {
+        let dir = data_dir(Some("1"));
+        let text = with_dir(
+            &dir,
+            "server.1=localhost:2888:3888;localhost:2181\nserver.2=127.0.0.2:2888:3888\n",
+        );
+        let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
+        // IPv4 first, as Java's InetAddress.getByName answers.
+        assert_eq!(
+            c.cluster.members[&1],
+            member("127.0.0.1:2888", Some("127.0.0.1:2181"))
+        );
+        assert_eq!(c.client_addr, addr("127.0.0.1:2181"));
+        let text = with_dir(
+            &dir,
+            "server.1=localhost:2888:3888\nserver.2=no-such-host.invalid:2888:3888\n",
+        );
+        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("cannot resolve no-such-host.invalid"), "{e}");
+        assert!(e.0.contains("server.2"), "{e}");
+    }
+
+    #[test]
+    fn malformed_server_lines_are_errors() {
+        let dir = data_dir(Some("1"));
+        for (line, why) in [
+            // ZooKeeper requires the election port, though Corral ignores it.
+            ("server.1=127.0.0.1:2888", "wrong number"),
+            ("server.1=127.0.0.1:2888:3888:participant:x", "wrong number"),
+            ("server.1=127.0.0.1:2888:x", "electionPort"),
+            ("server.1=127.0.0.1:99999:3888", "quorumPort"),
+            ("server.1=127.0.0.1:0:3888", "peer port 0"),
+            ("server.1=:2888:3888", "no host"),
+            ("server.1=[::1:2888:3888", "no ']'"),
+            (
+                "server.1=127.0.0.1:2888:3888|127.0.0.2:2888:3888",
+                "several addresses",
+            ),
+            (
+                "dynamicConfigFile=/etc/zoo.cfg.dynamic",
+                "dynamicConfigFile",
+            ),
+        ] {
+            let e = load_file(&with_dir(&dir, line), ServeArgs::default()).unwrap_err();
+            assert!(e.0.contains(why), "{line}: {e}");
+            assert!(e.0.contains("zoo.cfg:2"), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn election_timeout_from_file_and_flag() {
+        let (c, _) = load_file("corral.electionTimeout=3000\n", ServeArgs::default()).unwrap();
+        assert_eq!(c.election_timeout, 3000);
+        let flags = ServeArgs {
+            election_timeout: Some(500),
+            ..Default::default()
+        };
+        let (c, _) = load_file("corral.electionTimeout=3000\n", flags).unwrap();
+        assert_eq!(c.election_timeout, 500);
+        let e = load_file("corral.electionTimeout=4\n", ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("at least 5"), "{e}");
     }
 
     #[test]
     fn keys_corral_cannot_honour_still_warn() {
-        let text = "dataDir=/a\ndataLogDir=/b\nreconfigEnabled=true\nserver.1=h:2888:3888\n\
+        let text = "dataDir=/a\ndataLogDir=/b\nreconfigEnabled=true\nleaderServes=no\n\
                     admin.commandURL=/x\n";
         let (_, notes) = load_file(text, ServeArgs::default()).unwrap();
         let warned: Vec<&str> = notes
@@ -672,7 +1515,7 @@ mod tests {
             warned,
             [
                 "reconfigEnabled",
-                "server.1",
+                "leaderServes",
                 "admin.commandURL",
                 "dataLogDir"
             ],
