@@ -80,15 +80,29 @@ async fn health() -> &'static str {
     "imok\n"
 }
 
-/// Ready when this node can serve clients: consensus has a leader, so
-/// writes can commit.
+/// Log entries apply may trail commit by and still count as caught up.
+const CAUGHT_UP_SLACK: u64 = 100;
+
+/// Ready when this node serves clients: it is in touch with a leader (so
+/// writes can commit) and has applied what was committed (so its reads are
+/// not far behind), and it is not still catching up after joining empty.
 async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     let m = shared.consensus.metrics();
-    if m.leader.is_some() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no leader\n").into_response()
+    if !shared.serving() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no leader in touch\n").into_response();
     }
+    // Under load apply always trails commit by a few entries; far behind is catching up.
+    if m.applied_index.unwrap_or(0) + CAUGHT_UP_SLACK < m.commit_index.unwrap_or(0) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "catching up\n").into_response();
+    }
+    if let Some(to) = shared.consensus.catching_up() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("catching up to log index {to}\n"),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 async fn command(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {

@@ -3,36 +3,50 @@
 //! Everything openraft-specific stays in this module. The rest of the server sees
 //! [`Consensus`] (start, propose, metrics, shutdown) and implements [`StateMachine`].
 //!
-//! Write path: [`Consensus::propose`] queues a command; a proposer task packs queued commands
-//! into one raft entry ([`types::Batch`]) while the previous entries are in flight, because
-//! openraft 0.9 appends and fsyncs one client write at a time. Many concurrent writers thus share
-//! one fsync (group commit).
+//! Write path: [`Consensus::submit`] numbers a command and queues it in this node's
+//! [`sender`]; the sender hands it to the leader: the local [`proposer`] when this node
+//! leads, or the leader over the peer [`rpc::Transport`] (`peer.rs` is TCP). The leader's
+//! proposer packs queued commands into one raft entry while the previous one is in flight
+//! (group commit: openraft 0.9 fsyncs one entry at a time). Peers' requests arrive in
+//! [`inbound`].
 
+mod inbound;
 mod log_store;
+pub mod memnet;
 mod network;
+mod peer;
+mod proposer;
+pub mod rpc;
+mod sender;
 mod state_machine;
 mod types;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::storage::{OpenError, RaftDb};
+use inbound::{CatchUp, Contact, Inbound};
 use log_store::LogStore;
 use network::NetworkFactory;
+use proposer::Counters;
+use rpc::{PeerRequest, PeerResponse, Transport};
+use sender::{SendLoop, Sender};
 use state_machine::SmStore;
-use types::{Batch, NodeId, TypeConfig};
+use types::{NodeId, TypeConfig};
 
 /// The replicated application (the data tree). Called by consensus only.
 pub trait StateMachine: Send + Sync + 'static {
@@ -47,12 +61,22 @@ pub trait StateMachine: Send + Sync + 'static {
     fn snapshot(&self) -> Vec<u8>;
     /// Replace the whole app state with a snapshot's.
     fn restore(&self, data: &[u8]) -> Result<(), String>;
+    /// On the leader: a peer's clients were heard from in these sessions.
+    fn touched(&self, _sessions: &[i64]) {}
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsensusConfig {
     /// 1 for the single-node default.
     pub node_id: u64,
+    /// Every voter's peer address, this node's included. One entry: a single
+    /// node, which opens no peer port.
+    pub members: BTreeMap<u64, SocketAddr>,
+    /// Raft election timeout, ms (randomised up to twice this); heartbeats
+    /// go every fifth of it.
+    pub election_timeout_ms: u64,
+    /// How peers reach each other; None: TCP on the members' addresses.
+    pub transport: Option<Arc<dyn Transport>>,
     /// Consensus owns this directory: `raft/` holds the fjall log, `snapshots/` the snapshots.
     pub data_dir: PathBuf,
     /// true: an append returns only after fdatasync; false: left in OS buffers.
@@ -71,12 +95,25 @@ impl ConsensusConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ConsensusConfig {
             node_id: 1,
+            members: BTreeMap::from([(1, SocketAddr::from(([127, 0, 0, 1], 2888)))]),
+            election_timeout_ms: 1000,
+            transport: None,
             data_dir: data_dir.into(),
             fsync: true,
             snapshot_every: 100_000,
             max_batch_cmds: 1000,
             max_batch_bytes: 4 << 20,
         }
+    }
+}
+
+impl fmt::Debug for ConsensusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsensusConfig")
+            .field("node_id", &self.node_id)
+            .field("members", &self.members)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,6 +133,16 @@ pub struct ConsensusMetrics {
     /// Raft entries the proposer submitted since start, and the commands they carried.
     pub batches_proposed: u64,
     pub cmds_proposed: u64,
+    /// Voters, this node included.
+    pub voters: usize,
+    /// On the leader: other voters, and those whose log matches up to the commit index.
+    pub followers: usize,
+    pub synced_followers: usize,
+    /// How long ago this node last heard from a leader (the leader: from a
+    /// quorum); None if never, or no leader is known.
+    pub leader_contact: Option<Duration>,
+    /// This node's commands not yet confirmed by a leader.
+    pub unconfirmed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +154,8 @@ pub enum ConsensusError {
     Storage(String),
     /// Another process has this data directory's log open.
     DataDirInUse(PathBuf),
+    /// The peer address could not be bound.
+    PeerPort(String),
     Fatal(String),
 }
 
@@ -123,6 +172,7 @@ impl fmt::Display for ConsensusError {
                  (stop that one, or give this one another --data-dir)",
                 dir.display()
             ),
+            ConsensusError::PeerPort(e) => write!(f, "cannot listen for peers: {e}"),
             ConsensusError::Fatal(e) => write!(f, "fatal consensus error: {e}"),
         }
     }
@@ -153,34 +203,25 @@ fn from_raft_err<E: fmt::Display>(e: RaftError<NodeId, E>) -> ConsensusError {
     }
 }
 
-/// Raft entries in flight at once. openraft 0.9 appends (and fsyncs) one entry at a time anyway,
-/// so a second in-flight entry only splits the queue into smaller batches: measured with 64
-/// writers, 1 gave ~63 cmds/entry and ~100k cmds/s, 2 gave ~21 cmds/entry and ~47k cmds/s.
-const MAX_INFLIGHT: usize = 1;
-
-struct Proposal {
-    cmd: Bytes,
-    done: oneshot::Sender<Result<(), ConsensusError>>,
-}
-
-#[derive(Default)]
-struct Counters {
-    batches: AtomicU64,
-    cmds: AtomicU64,
-}
-
-/// A running raft node with its log, snapshots and proposer.
+/// A running raft node with its log, snapshots, proposer and peers.
 pub struct Consensus {
     node_id: u64,
     raft: Raft<TypeConfig>,
-    tx: mpsc::UnboundedSender<Proposal>,
-    proposer: Mutex<Option<JoinHandle<()>>>,
+    sender: Arc<Sender>,
+    transport: Option<Arc<dyn Transport>>,
+    app: Arc<dyn StateMachine>,
+    /// Proposer, send loop, formation: stopped at shutdown.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    stop: CancellationToken,
     /// Logs leadership changes; stopped before raft so a shutdown is not reported as one.
     leader_log: JoinHandle<()>,
     db: Mutex<Option<Arc<RaftDb>>>,
     /// Committed index + 1 (0 = none), updated by the log store.
     committed: Arc<AtomicU64>,
     counters: Arc<Counters>,
+    contact: Arc<Contact>,
+    catch_up: Arc<CatchUp>,
+    voters: usize,
     stopping: AtomicBool,
 }
 
@@ -189,17 +230,19 @@ fn blocking_err(e: tokio::task::JoinError) -> ConsensusError {
 }
 
 impl Consensus {
-    /// Open storage, restore the latest snapshot into `sm` (sm.restore), start openraft,
-    /// initialize a one-voter cluster {node_id} on first start, and return once this node is
-    /// leader and has applied everything committed before the restart (so reads after start never
-    /// see a state older than acknowledged writes).
+    /// Open storage, restore the latest snapshot into `sm` (sm.restore) and start openraft.
+    ///
+    /// A single node initializes itself on first start and returns once it leads and has
+    /// applied everything committed before a restart. A cluster member starts answering
+    /// peers and returns at once; a fresh cluster forms in the background (see `form`), and
+    /// [`Consensus::metrics`] tells when a leader is known.
     pub async fn start(
         cfg: ConsensusConfig,
         sm: Arc<dyn StateMachine>,
     ) -> Result<Consensus, ConsensusError> {
         // openraft's tasks are spawned inside this span and keep it: their logs carry node_id,
         // which tells nodes apart in in-process cluster tests.
-        let span = tracing::debug_span!("raft", node_id = cfg.node_id);
+        let span = tracing::info_span!("raft", node_id = cfg.node_id);
         Self::start_inner(cfg, sm).instrument(span).await
     }
 
@@ -208,11 +251,13 @@ impl Consensus {
         sm: Arc<dyn StateMachine>,
     ) -> Result<Consensus, ConsensusError> {
         let t0 = Instant::now();
+        let single = cfg.members.len() <= 1;
 
         let committed = Arc::new(AtomicU64::new(0));
         let (db, log_store, sm_store) = {
             let cfg = cfg.clone();
             let committed = committed.clone();
+            let sm = sm.clone();
             tokio::task::spawn_blocking(move || -> Result<_, ConsensusError> {
                 std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
                     ConsensusError::Storage(format!(
@@ -236,13 +281,14 @@ impl Consensus {
         let restored = sm_store.last_applied();
         let t_open = t0.elapsed();
 
+        let election = cfg.election_timeout_ms.max(10);
         let raft_config = openraft::Config {
             cluster_name: "corral".into(),
-            // ClickHouse Keeper's defaults; openraft's (50 ms / 150-300 ms) are too tight for a
-            // disk-bound service. A single node does not wait for them (see below).
-            heartbeat_interval: 500,
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
+            // openraft's defaults (50 ms / 150-300 ms) are too tight for a disk-bound
+            // service; a single node does not wait for them (see below).
+            heartbeat_interval: (election / 5).max(1),
+            election_timeout_min: election,
+            election_timeout_max: election * 2,
             snapshot_policy: if cfg.snapshot_every == 0 {
                 SnapshotPolicy::Never
             } else {
@@ -251,135 +297,251 @@ impl Consensus {
             // Enough for a lagging follower to catch up from the log instead of a snapshot,
             // without keeping much more than one snapshot interval around.
             max_in_snapshot_log_to_keep: cfg.snapshot_every.min(1000),
-            // Entries can be up to max_batch_bytes each; keep AppendEntries RPCs bounded.
-            max_payload_entries: 64,
+            // Entries can be up to max_batch_bytes each: keep AppendEntries frames bounded
+            // (see `max_frame`).
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK,
             ..Default::default()
         }
         .validate()
         .map_err(|e| ConsensusError::Fatal(format!("raft config: {e}")))?;
 
+        let transport: Option<Arc<dyn Transport>> = if single {
+            None
+        } else {
+            Some(match &cfg.transport {
+                Some(t) => t.clone(),
+                None => Arc::new(peer::TcpTransport::new(
+                    cfg.node_id,
+                    cfg.members.clone(),
+                    max_frame(cfg.max_batch_bytes),
+                    Duration::from_millis(election * 4),
+                )),
+            })
+        };
+        let network = NetworkFactory {
+            transport: transport.clone().unwrap_or_else(|| Arc::new(rpc::Nowhere)),
+        };
         let raft = Raft::new(
             cfg.node_id,
             Arc::new(raft_config),
-            NetworkFactory,
+            network,
             log_store,
             sm_store,
         )
         .await?;
 
-        if !raft.is_initialized().await? {
-            let members = BTreeMap::from([(cfg.node_id, BasicNode::default())]);
-            match raft.initialize(members).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(from_raft_err(e)),
-            }
-        }
-
-        // A restarted single voter comes back as leader at once (its vote is committed); a fresh
-        // one elects itself in initialize. Only if neither happened, campaign now rather than
-        // waiting out the election timeout.
-        if raft
-            .wait(Some(Duration::from_millis(200)))
-            .state(ServerState::Leader, "leader")
-            .await
-            .is_err()
-        {
-            raft.trigger().elect().await?;
-            raft.wait(Some(Duration::from_secs(10)))
-                .state(ServerState::Leader, "leader after election")
-                .await
-                .map_err(|e| ConsensusError::Fatal(format!("no leadership: {e}")))?;
-        }
-        let t_leader = t0.elapsed();
-        let server_metrics = raft.server_metrics();
-        let term = server_metrics.borrow().vote.leader_id().get_term();
-        tracing::info!(node_id = cfg.node_id, term, "this node is the leader");
-        let leader_log = tokio::spawn(log_leader_changes(
-            cfg.node_id,
-            server_metrics,
-            Some(cfg.node_id),
-        ));
-
-        // Everything in the log was committed by us (single voter) or is committed by our new
-        // term; wait until it is applied so reads never go back in time after a restart.
-        let last = raft.metrics().borrow().last_log_index;
-        raft.wait(None)
-            .applied_index_at_least(last, "applied after start")
-            .await
-            .map_err(|e| ConsensusError::Fatal(format!("catching up after start: {e}")))?;
-
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
-        let proposer = tokio::spawn(run_proposer(
-            raft.clone(),
-            rx,
-            cfg.max_batch_cmds.max(1),
-            cfg.max_batch_bytes.max(1),
-            counters.clone(),
+        let stop = CancellationToken::new();
+        let sender = Arc::new(Sender::new());
+        let contact = Arc::new(Contact::default());
+        let catch_up = Arc::new(CatchUp::load(cfg.data_dir.join("catching-up")));
+        let mut tasks = vec![tokio::spawn(
+            proposer::run(
+                raft.clone(),
+                rx,
+                cfg.max_batch_cmds.max(1),
+                cfg.max_batch_bytes.max(1),
+                counters.clone(),
+            )
+            .in_current_span(),
+        )];
+        tasks.push(tokio::spawn(
+            SendLoop {
+                me: cfg.node_id,
+                raft: raft.clone(),
+                sender: sender.clone(),
+                proposer: tx.clone(),
+                transport: transport.clone(),
+                max_cmds: cfg.max_batch_cmds.max(1),
+                max_bytes: cfg.max_batch_bytes.max(1),
+                stop: stop.clone(),
+            }
+            .run()
+            .in_current_span(),
         ));
+
+        let members: BTreeMap<NodeId, BasicNode> = cfg
+            .members
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+            .collect();
+        if let Some(t) = &transport {
+            let inbound = Inbound {
+                raft: raft.clone(),
+                proposer: tx.clone(),
+                app: sm.clone(),
+                contact: contact.clone(),
+                catch_up: catch_up.clone(),
+                committed: committed.clone(),
+            };
+            if let Err(e) = t.serve(Arc::new(inbound)).await {
+                let _ = raft.shutdown().await;
+                return Err(ConsensusError::PeerPort(e.to_string()));
+            }
+            if !raft.is_initialized().await? {
+                tasks.push(tokio::spawn(
+                    form(
+                        cfg.node_id,
+                        raft.clone(),
+                        t.clone(),
+                        members.clone(),
+                        catch_up.clone(),
+                        stop.clone(),
+                    )
+                    .in_current_span(),
+                ));
+            }
+        } else {
+            if !raft.is_initialized().await? {
+                match raft.initialize(members).await {
+                    Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                    Err(e) => return Err(from_raft_err(e)),
+                }
+            }
+            // A restarted single voter comes back as leader at once (its vote is committed);
+            // a fresh one elects itself in initialize. Only if neither happened, campaign now
+            // rather than waiting out the election timeout.
+            if raft
+                .wait(Some(Duration::from_millis(200)))
+                .state(ServerState::Leader, "leader")
+                .await
+                .is_err()
+            {
+                raft.trigger().elect().await?;
+                raft.wait(Some(Duration::from_secs(10)))
+                    .state(ServerState::Leader, "leader after election")
+                    .await
+                    .map_err(|e| ConsensusError::Fatal(format!("no leadership: {e}")))?;
+            }
+            // Everything in the log was committed by us (single voter) or is committed by our
+            // new term; wait until it is applied so reads never go back in time after a restart.
+            let last = raft.metrics().borrow().last_log_index;
+            raft.wait(None)
+                .applied_index_at_least(last, "applied after start")
+                .await
+                .map_err(|e| ConsensusError::Fatal(format!("catching up after start: {e}")))?;
+        }
+        let server_metrics = raft.server_metrics();
+        let (leader, term) = {
+            let m = server_metrics.borrow();
+            (m.current_leader, m.vote.leader_id().get_term())
+        };
+        if leader == Some(cfg.node_id) {
+            tracing::info!(node_id = cfg.node_id, term, "this node is the leader");
+        }
+        let leader_log = tokio::spawn(log_leader_changes(cfg.node_id, server_metrics, leader));
 
         tracing::debug!(
             dir = %cfg.data_dir.display(),
             open_ms = t_open.as_secs_f64() * 1e3,
-            leader_ms = t_leader.as_secs_f64() * 1e3,
             ready_ms = t0.elapsed().as_secs_f64() * 1e3,
             restored_snapshot = ?restored,
-            last_log_index = ?last,
             "consensus started"
         );
         Ok(Consensus {
             node_id: cfg.node_id,
             raft,
-            tx,
-            proposer: Mutex::new(Some(proposer)),
+            sender,
+            transport,
+            app: sm,
+            tasks: Mutex::new(tasks),
+            stop,
             leader_log,
             db: Mutex::new(Some(db)),
             committed,
             counters,
+            contact,
+            catch_up,
+            voters: cfg.members.len(),
             stopping: AtomicBool::new(false),
         })
     }
 
-    /// Append `cmd` to the log. Resolves Ok once the entry holding it is durable, committed and
-    /// applied on this node (sm.apply has returned for it). Concurrent proposals are batched into
-    /// one entry; commands keep the order in which they were queued.
-    pub async fn propose(&self, cmd: Bytes) -> Result<(), ConsensusError> {
-        self.submit(cmd).await
-    }
-
-    /// Like [`propose`](Self::propose), but queues `cmd` right away (before the returned future
-    /// is first polled). A connection task can submit several requests in order and await the
-    /// results later, without giving up their order.
+    /// Append a command to the log: `make` builds it given its sequence number on this
+    /// node (1, 2, 3... in submission order, for the app to deduplicate). Queued right away
+    /// (before the returned future is first polled), so a connection task can submit several
+    /// requests in order and await the results later. Resolves Ok once a leader has
+    /// committed and applied it; while no leader can be reached the command waits (and is
+    /// sent again after a leader change), so it resolves Err only at shutdown.
     pub fn submit(
         &self,
-        cmd: Bytes,
+        make: impl FnOnce(u64) -> Bytes,
     ) -> impl Future<Output = Result<(), ConsensusError>> + Send + 'static {
-        let (done, rx) = oneshot::channel();
-        let queued = if self.stopping.load(Ordering::Acquire) {
-            Err(ConsensusError::ShuttingDown)
+        let rx = if self.stopping.load(Ordering::Acquire) {
+            None
         } else {
-            self.tx
-                .send(Proposal { cmd, done })
-                .map_err(|_| ConsensusError::ShuttingDown)
+            Some(self.sender.submit(make))
         };
         async move {
-            queued?;
-            rx.await.unwrap_or(Err(ConsensusError::ShuttingDown))
+            match rx {
+                Some(rx) => rx.await.unwrap_or(Err(ConsensusError::ShuttingDown)),
+                None => Err(ConsensusError::ShuttingDown),
+            }
         }
     }
 
-    /// Linearizable read barrier: confirms leadership with a quorum and waits until everything
-    /// committed before the call is applied here. Returns the applied index it waited for.
+    /// Linearizable read barrier (ZooKeeper's sync): waits until everything committed
+    /// before the call is applied here. The leader confirms its leadership with a quorum;
+    /// a follower asks the leader for that index. Returns the index it waited for.
     pub async fn read_barrier(&self) -> Result<Option<u64>, ConsensusError> {
-        match self.raft.ensure_linearizable().await {
-            Ok(log_id) => Ok(log_id.map(|l| l.index)),
-            Err(RaftError::Fatal(f)) => Err(f.into()),
-            Err(RaftError::APIError(e)) => Err(ConsensusError::NotLeader {
-                leader: match e {
-                    openraft::error::CheckIsLeaderError::ForwardToLeader(f) => f.leader_id,
-                    openraft::error::CheckIsLeaderError::QuorumNotEnough(_) => None,
-                },
-            }),
+        let (state, leader) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state, m.current_leader)
+        };
+        if state == ServerState::Leader {
+            return match self.raft.ensure_linearizable().await {
+                Ok(log_id) => Ok(log_id.map(|l| l.index)),
+                Err(RaftError::Fatal(f)) => Err(f.into()),
+                Err(RaftError::APIError(e)) => Err(ConsensusError::NotLeader {
+                    leader: match e {
+                        openraft::error::CheckIsLeaderError::ForwardToLeader(f) => f.leader_id,
+                        openraft::error::CheckIsLeaderError::QuorumNotEnough(_) => None,
+                    },
+                }),
+            };
+        }
+        let (Some(leader), Some(t)) = (leader, &self.transport) else {
+            return Err(ConsensusError::NotLeader { leader: None });
+        };
+        let index = match t.call(leader, PeerRequest::ReadIndex).await {
+            Ok(PeerResponse::ReadIndex(i)) => i,
+            _ => {
+                return Err(ConsensusError::NotLeader {
+                    leader: Some(leader),
+                });
+            }
+        };
+        self.raft
+            .wait(Some(Duration::from_secs(30)))
+            .applied_index_at_least(Some(index), "read index applied")
+            .await
+            .map_err(|e| ConsensusError::Fatal(format!("waiting for the read index: {e}")))?;
+        Ok(Some(index))
+    }
+
+    /// This node's clients were heard from in `sessions`: tell the leader, which
+    /// decides expiry (fire and forget; the next touch repeats it).
+    pub fn touch(&self, sessions: Vec<i64>) {
+        if sessions.is_empty() {
+            return;
+        }
+        let (state, leader) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state, m.current_leader)
+        };
+        if state == ServerState::Leader {
+            self.app.touched(&sessions);
+            return;
+        }
+        if let (Some(l), Some(t)) = (leader, &self.transport) {
+            let call = t.call(l, PeerRequest::Touch(sessions));
+            tokio::spawn(async move {
+                let _ = call.await;
+            });
         }
     }
 
@@ -400,18 +562,62 @@ impl Consensus {
     pub fn metrics(&self) -> ConsensusMetrics {
         let m = self.raft.metrics().borrow().clone();
         let committed = self.committed.load(Ordering::Relaxed);
+        let is_leader = m.state == ServerState::Leader;
+        let commit_index = committed.checked_sub(1);
+        let (followers, synced_followers) = match (&m.replication, is_leader) {
+            (Some(r), true) => {
+                let others = r.iter().filter(|(id, _)| **id != self.node_id);
+                let mut n = 0;
+                let mut synced = 0;
+                for (_, matched) in others {
+                    n += 1;
+                    if matched.map(|l| l.index) >= commit_index {
+                        synced += 1;
+                    }
+                }
+                (n, synced)
+            }
+            _ => (0, 0),
+        };
+        let leader_contact = if is_leader {
+            if self.voters <= 1 {
+                Some(Duration::ZERO)
+            } else {
+                m.millis_since_quorum_ack.map(Duration::from_millis)
+            }
+        } else if m.current_leader.is_some() {
+            self.contact.last().map(|t| t.elapsed())
+        } else {
+            None
+        };
         ConsensusMetrics {
             node_id: self.node_id,
             term: m.current_term,
             leader: m.current_leader,
-            is_leader: m.state == ServerState::Leader,
+            is_leader,
             last_log_index: m.last_log_index,
-            commit_index: committed.checked_sub(1),
+            commit_index,
             applied_index: m.last_applied.map(|l| l.index),
             snapshot_index: m.snapshot.map(|l| l.index),
             purged_index: m.purged.map(|l| l.index),
             batches_proposed: self.counters.batches.load(Ordering::Relaxed),
             cmds_proposed: self.counters.cmds.load(Ordering::Relaxed),
+            voters: self.voters,
+            followers,
+            synced_followers,
+            leader_contact,
+            unconfirmed: self.sender.pending(),
+        }
+    }
+
+    /// Whether this node is still withholding votes after joining with an empty data
+    /// directory (see `inbound::CatchUp`), and up to which index.
+    pub fn catching_up(&self) -> Option<u64> {
+        let last = self.raft.metrics().borrow().last_log_index;
+        if self.catch_up.withholding(last) {
+            self.catch_up.target()
+        } else {
+            None
         }
     }
 
@@ -423,15 +629,16 @@ impl Consensus {
         }
         tracing::debug!(node_id = self.node_id, "consensus shutting down");
         self.leader_log.abort();
-        let proposer = self
-            .proposer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(p) = proposer {
-            // Queued proposals are dropped with it; their callers see ShuttingDown.
-            p.abort();
-            let _ = p.await;
+        self.stop.cancel();
+        self.sender.stop();
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            // Queued proposals are dropped with the proposer; their callers see ShuttingDown.
+            t.abort();
+            let _ = t.await;
+        }
+        if let Some(t) = &self.transport {
+            t.close();
         }
         self.raft
             .shutdown()
@@ -460,19 +667,111 @@ impl Drop for Consensus {
         }
         // Dropped without shutdown: stop the background tasks so they don't outlive us.
         self.leader_log.abort();
-        if let Some(p) = self
-            .proposer
+        self.stop.cancel();
+        self.sender.stop();
+        for t in self
+            .tasks
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .drain(..)
         {
-            p.abort();
+            t.abort();
+        }
+        if let Some(t) = &self.transport {
+            t.close();
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let raft = self.raft.clone();
             rt.spawn(async move {
                 let _ = raft.shutdown().await;
             });
+        }
+    }
+}
+
+/// Most entries per AppendEntries.
+const MAX_PAYLOAD_ENTRIES: u64 = 8;
+/// Snapshots travel in chunks of this size.
+const SNAPSHOT_CHUNK: u64 = 1 << 20;
+
+/// Largest peer frame: a full AppendEntries (entries of up to `max_batch_bytes` plus their
+/// framing, each command up to ZooKeeper's 1 MiB jute.maxbuffer) or a snapshot chunk.
+fn max_frame(max_batch_bytes: usize) -> usize {
+    (MAX_PAYLOAD_ENTRIES as usize) * (max_batch_bytes + (2 << 20)) + (4 << 20)
+}
+
+/// A fresh member's first start: form the cluster with the other members, or join the
+/// one they already formed.
+///
+/// Every fresh member may initialize with the same member list (openraft writes the same
+/// entry at index 0 everywhere, so they form one cluster whichever starts first), but only
+/// after it has heard from a majority of the members (itself included) and none of them
+/// holds more than that first entry. If one does, the cluster exists: this node waits for
+/// the leader to send it the log and withholds its vote until it has caught up (it may be
+/// a member that lost its data, whose vote would otherwise help elect a leader lacking
+/// writes it once acknowledged).
+async fn form(
+    me: NodeId,
+    raft: Raft<TypeConfig>,
+    transport: Arc<dyn Transport>,
+    members: BTreeMap<NodeId, BasicNode>,
+    catch_up: Arc<CatchUp>,
+    stop: CancellationToken,
+) {
+    let majority = members.len() / 2 + 1;
+    let mut waited = Instant::now();
+    loop {
+        // Initialized meanwhile: by our own earlier attempt, or a leader's log reached us.
+        if raft.is_initialized().await.unwrap_or(true) {
+            return;
+        }
+        let mut fresh = 1; // this node
+        let mut existing: Option<u64> = None;
+        for id in members.keys().filter(|id| **id != me) {
+            match transport.call(*id, PeerRequest::Status).await {
+                Ok(PeerResponse::Status {
+                    last_log_index,
+                    committed,
+                }) => {
+                    if last_log_index.unwrap_or(0) > 0 {
+                        let c = committed.unwrap_or(0);
+                        existing = Some(existing.map_or(c, |e: u64| e.max(c)));
+                    } else {
+                        fresh += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(committed) = existing {
+            tracing::info!(
+                committed,
+                "the cluster already exists; joining it, not voting until this node holds its log"
+            );
+            if let Err(e) = catch_up.start(committed) {
+                tracing::error!(error = %e, "cannot record the catch-up marker");
+            }
+            return;
+        }
+        if fresh >= majority {
+            tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "forming the cluster");
+            match raft.initialize(members.clone()).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => tracing::error!(error = %e, "cannot initialize the cluster"),
+            }
+            return;
+        }
+        if waited.elapsed() > Duration::from_secs(5) {
+            tracing::info!(
+                reachable = fresh,
+                needed = majority,
+                "waiting for peers to form the cluster"
+            );
+            waited = Instant::now();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.cancelled() => return,
         }
     }
 }
@@ -498,78 +797,6 @@ async fn log_leader_changes(
             Some(l) if l == node_id => tracing::info!(node_id, term, "this node is the leader"),
             Some(l) => tracing::info!(node_id, leader = l, term, "following the leader"),
             None => tracing::warn!(node_id, term, "no leader"),
-        }
-    }
-}
-
-/// Packs queued proposals into raft entries: takes everything queued (up to the batch limits)
-/// whenever an in-flight slot frees up, so the batch size adapts to the load.
-async fn run_proposer(
-    raft: Raft<TypeConfig>,
-    mut rx: mpsc::UnboundedReceiver<Proposal>,
-    max_cmds: usize,
-    max_bytes: usize,
-    counters: Arc<Counters>,
-) {
-    let slots = Arc::new(Semaphore::new(MAX_INFLIGHT));
-    let mut carry: Option<Proposal> = None;
-    loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let first = match carry.take() {
-            Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
-        };
-        let mut bytes = first.cmd.len();
-        let mut cmds = vec![first.cmd];
-        let mut waiters = vec![first.done];
-        while cmds.len() < max_cmds {
-            match rx.try_recv() {
-                Ok(p) if bytes + p.cmd.len() > max_bytes => {
-                    carry = Some(p);
-                    break;
-                }
-                Ok(p) => {
-                    bytes += p.cmd.len();
-                    cmds.push(p.cmd);
-                    waiters.push(p.done);
-                }
-                Err(_) => break,
-            }
-        }
-        counters.batches.fetch_add(1, Ordering::Relaxed);
-        counters
-            .cmds
-            .fetch_add(cmds.len() as u64, Ordering::Relaxed);
-        match raft.client_write_ff(Batch(cmds)).await {
-            Err(f) => {
-                let e = ConsensusError::from(f);
-                for w in waiters {
-                    let _ = w.send(Err(e.clone()));
-                }
-            }
-            Ok(resp) => {
-                tokio::spawn(async move {
-                    let r = match resp.await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
-                            Err(ConsensusError::NotLeader {
-                                leader: f.leader_id,
-                            })
-                        }
-                        Ok(Err(e)) => Err(ConsensusError::Fatal(e.to_string())),
-                        Err(_) => Err(ConsensusError::ShuttingDown),
-                    };
-                    for w in waiters {
-                        let _ = w.send(r.clone());
-                    }
-                    drop(permit);
-                });
-            }
         }
     }
 }

@@ -1,68 +1,103 @@
-//! Raft network. A single node never sends RPCs, so this is a stub whose clients report every
-//! peer as unreachable (`Unreachable` rather than `NetworkError`, so openraft backs off instead of
-//! retrying hot). A TCP transport (one long-lived connection per peer, postcard envelopes) slots
-//! in here by replacing [`StubClient`] with a real client; nothing outside this file changes.
+//! openraft's network, over the [`Transport`](super::rpc::Transport): raft
+//! RPCs become peer requests; a peer that cannot be reached is reported as
+//! `Unreachable`, so openraft backs off instead of retrying hot.
+
+use std::sync::Arc;
 
 use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 
+use super::rpc::{CallError, PeerRequest, PeerResponse, Transport};
 use super::types::{NodeId, TypeConfig};
 
 type RpcErr<E = RaftError<NodeId>> = RPCError<NodeId, BasicNode, E>;
 
-#[derive(Clone, Default)]
-pub(crate) struct NetworkFactory;
+#[derive(Clone)]
+pub(crate) struct NetworkFactory {
+    pub transport: Arc<dyn Transport>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
-    type Network = StubClient;
+    type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> StubClient {
-        StubClient { target }
+    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> PeerClient {
+        PeerClient {
+            target,
+            transport: self.transport.clone(),
+        }
     }
 }
 
-pub(crate) struct StubClient {
+pub(crate) struct PeerClient {
     target: NodeId,
+    transport: Arc<dyn Transport>,
 }
 
-impl StubClient {
-    fn unreachable<E: std::error::Error>(&self) -> RpcErr<E> {
-        let e = std::io::Error::new(
-            std::io::ErrorKind::NotConnected,
-            format!("no raft transport to node {}", self.target),
-        );
-        RPCError::Unreachable(Unreachable::new(&e))
+fn unreachable<E: std::error::Error>(why: String) -> RpcErr<E> {
+    RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why)))
+}
+
+impl PeerClient {
+    async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, String> {
+        let call = self.transport.call(self.target, req);
+        match tokio::time::timeout(option.hard_ttl(), call).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(CallError::Unreachable(e))) => Err(e),
+            Err(_) => Err(format!("node {}: timed out", self.target)),
+        }
     }
 }
 
-impl RaftNetwork<TypeConfig> for StubClient {
+impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        Err(self.unreachable())
+        match self.call(PeerRequest::Append(rpc), &option).await {
+            Ok(PeerResponse::Append(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Append(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(unreachable(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(unreachable(e)),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<RaftError<NodeId, InstallSnapshotError>>>
     {
-        Err(self.unreachable())
+        match self.call(PeerRequest::Snapshot(rpc), &option).await {
+            Ok(PeerResponse::Snapshot(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Snapshot(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(unreachable(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(unreachable(e)),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RpcErr> {
-        Err(self.unreachable())
+        match self.call(PeerRequest::Vote(rpc), &option).await {
+            Ok(PeerResponse::Vote(Ok(r))) => Ok(r),
+            Ok(PeerResponse::Vote(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            // A refused vote (the peer is catching up) is no vote.
+            Ok(other) => Err(unreachable(format!("no vote: {other:?}"))),
+            Err(e) => Err(unreachable(e)),
+        }
     }
 }

@@ -50,19 +50,26 @@ pub struct State {
     pub conns: HashMap<ConnId, Conn>,
     /// Which connection on this node holds each session.
     pub sessions: HashMap<i64, ConnId>,
-    pub handshakes: HashMap<ConnId, oneshot::Sender<Grant>>,
+    /// Connections waiting for their session to be created or moved here
+    /// (None: it could not be, the session is gone).
+    pub handshakes: HashMap<ConnId, oneshot::Sender<Option<Grant>>>,
     pub tracker: Tracker,
 }
 
 pub struct Node {
     id: u64,
+    /// Random per process start: with `id` and a connection id it names a
+    /// connection uniquely forever, so a command logged before a restart is
+    /// never answered to a connection of the next boot.
+    boot: u64,
     state: Mutex<State>,
 }
 
 impl Node {
-    pub fn new(id: u64) -> Self {
+    pub fn new(id: u64, boot: u64) -> Self {
         Node {
             id,
+            boot,
             state: Mutex::new(State {
                 tree: Tree::new(),
                 watches: Watches::default(),
@@ -76,6 +83,19 @@ impl Node {
 
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    pub fn boot(&self) -> u64 {
+        self.boot
+    }
+
+    /// The owner a session has when it is attached to `conn` on this node.
+    pub fn owner(&self, conn: ConnId) -> crate::tree::Owner {
+        crate::tree::Owner {
+            node: self.id,
+            boot: self.boot,
+            conn,
+        }
     }
 
     /// The node's state. Hold it briefly: apply waits on it.
@@ -114,7 +134,7 @@ impl State {
         self.handshakes.remove(&conn);
     }
 
-    fn dispatch(&mut self, node: u64, cmd: &Command, applied: crate::tree::Applied) {
+    fn dispatch(&mut self, node: u64, boot: u64, cmd: &Command, applied: crate::tree::Applied) {
         let zxid = applied.zxid;
         // Notifications first: they must reach clients before anything that shows the change.
         for change in &applied.changes {
@@ -132,7 +152,7 @@ impl State {
                 }
             }
         }
-        let mine = cmd.origin.node == node && node != 0;
+        let mine = cmd.origin.node == node && cmd.origin.boot == boot && cmd.origin.waits();
         if let Outcome::SessionClosed { session } = &applied.outcome {
             // Whoever holds the session on this node is done (an explicit
             // close gets its reply below first).
@@ -153,13 +173,24 @@ impl State {
                 passwd,
             } => {
                 if let Some(tx) = self.handshakes.remove(&conn) {
-                    let _ = tx.send(Grant {
+                    let _ = tx.send(Some(Grant {
                         session: *session,
                         timeout: *timeout,
                         passwd: *passwd,
-                    });
+                    }));
                 }
             }
+            Outcome::Moved { session, result } => {
+                if let Some(tx) = self.handshakes.remove(&conn) {
+                    let grant = result.ok().map(|timeout| Grant {
+                        session: *session,
+                        timeout,
+                        passwd: [0; 16],
+                    });
+                    let _ = tx.send(grant);
+                }
+            }
+            Outcome::Duplicate => {}
             Outcome::SessionClosed { .. } => {
                 let header = ReplyHeader {
                     xid: cmd.origin.xid,
@@ -203,7 +234,7 @@ impl StateMachine for Node {
             if let Txn::CreateSession { .. } | Txn::CloseSession { .. } = cmd.txn {
                 debug!(index, zxid = applied.zxid, outcome = ?applied.outcome, "session txn");
             }
-            state.dispatch(self.id, &cmd, applied);
+            state.dispatch(self.id, self.boot, &cmd, applied);
         }
         drop(state);
         crate::metrics::observe_apply(started.elapsed());
@@ -216,7 +247,37 @@ impl StateMachine for Node {
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {
         let tree = Tree::from_snapshot(data).map_err(|e| e.to_string())?;
-        self.lock().tree = tree;
+        let mut state = self.lock();
+        state.tree = tree;
+        // The entries the snapshot replaces were never dispatched here: a
+        // connection waiting for a write or a session among them would wait
+        // forever. Close those; their clients retry (ConnectionLoss).
+        let waiting: Vec<ConnId> = state
+            .conns
+            .iter()
+            .filter(|(id, c)| c.inflight.pending() > 0 || state.handshakes.contains_key(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in waiting {
+            debug!(
+                conn,
+                "closing a connection whose writes a snapshot overtook"
+            );
+            state.close(conn);
+        }
+        state.handshakes.clear();
         Ok(())
+    }
+
+    fn touched(&self, sessions: &[i64]) {
+        let now = std::time::Instant::now();
+        let mut state = self.lock();
+        for id in sessions {
+            let Some(timeout) = state.tree.session(*id).map(|s| s.timeout) else {
+                continue;
+            };
+            let t = std::time::Duration::from_millis(u64::try_from(timeout).unwrap_or(0));
+            state.tracker.heard(*id, t, now);
+        }
     }
 }

@@ -22,7 +22,7 @@ use super::request::{ConnCtx, Flow};
 use super::stats::ConnHandle;
 use super::{Shared, four_letter, now_ms};
 use crate::node::{Conn, Inflight, Out, Outbox};
-use crate::tree::{Command, Origin, Txn};
+use crate::tree::Txn;
 
 /// How long a new connection may take to send its first frame.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,8 +181,32 @@ async fn handshake(
         };
         outbox.frame(frame_bytes(&rsp));
     };
+    // A node out of touch with the quorum serves nobody: the client moves on
+    // to another server, as from a ZooKeeper server that is not running.
+    if !shared.serving() {
+        debug!("not serving (no leader in touch); closing");
+        return None;
+    }
     let (grant_tx, grant_rx) = oneshot::channel();
-    {
+    if req.session_id != 0 {
+        // A session this replica does not know yet may be one the leader
+        // just created (this node lags): catch up to the leader before
+        // calling it expired.
+        let known = shared.node.lock().tree.session(req.session_id).is_some();
+        if !known && shared.consensus.metrics().voters > 1 {
+            let barrier = shared.consensus.read_barrier();
+            if !matches!(
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, barrier).await,
+                Ok(Ok(_))
+            ) {
+                // Never "expired" for a session we could not look up: the
+                // client tries again, here or elsewhere.
+                debug!("could not catch up with the leader to look the session up");
+                return None;
+            }
+        }
+    }
+    let txn = {
         let mut state = shared.node.lock();
         if req.last_zxid_seen > state.tree.last_zxid() {
             // The client has seen a newer state than ours: it must try another server.
@@ -201,15 +225,18 @@ async fn handshake(
             auth: vec![Id::new("ip", peer.ip().to_string())].into(),
         };
         if req.session_id != 0 {
+            let passwd = req
+                .passwd
+                .as_deref()
+                .and_then(|p| <[u8; 16]>::try_from(p).ok());
             let valid = state.tree.session(req.session_id).is_some_and(|s| {
-                req.passwd.as_deref() == Some(&s.passwd[..])
-                    && !state.tracker.is_closing(req.session_id)
+                passwd == Some(s.passwd) && !state.tracker.is_closing(req.session_id)
             });
-            if !valid {
+            let Some(passwd) = passwd.filter(|_| valid) else {
                 // Unknown, expired or wrong password: the client is told its session expired.
                 respond(0, 0, Bytes::from_static(&[0; 16]));
                 return None;
-            }
+            };
             // The session moves here; a connection still holding it elsewhere on this node is closed.
             if let Some(old) = state.sessions.insert(req.session_id, conn)
                 && old != conn
@@ -217,50 +244,68 @@ async fn handshake(
                 state.close(old);
             }
             state.conns.insert(conn, conn_entry);
-            let t = Duration::from_millis(u64::try_from(timeout).unwrap_or(0));
-            state.tracker.touch(req.session_id, t, Instant::now());
-            let passwd = req.passwd.clone().unwrap_or_default();
-            respond(req.session_id, timeout, passwd);
-            return Some((req.session_id, timeout));
+            state.handshakes.insert(conn, grant_tx);
+            Txn::MoveSession {
+                session: req.session_id,
+                passwd,
+            }
+        } else {
+            let mut passwd = [0u8; 16];
+            if getrandom::fill(&mut passwd).is_err() {
+                warn!("no randomness for a session password");
+                return None;
+            }
+            state.conns.insert(conn, conn_entry);
+            state.handshakes.insert(conn, grant_tx);
+            Txn::CreateSession { timeout, passwd }
         }
-        state.conns.insert(conn, conn_entry);
-        state.handshakes.insert(conn, grant_tx);
-    }
-
-    let mut passwd = [0u8; 16];
-    if getrandom::fill(&mut passwd).is_err() {
-        warn!("no randomness for a session password");
-        return None;
-    }
-    let cmd = Command {
-        origin: Origin {
-            node: shared.node.id(),
-            conn,
-            xid: 0,
-        },
-        time: now_ms(),
-        txn: Txn::CreateSession { timeout, passwd },
     };
-    if let Err(e) = shared.consensus.submit(cmd.encode()).await {
-        warn!(error = %e, "could not create a session");
+    // Through the log either way: a new session gets its id there; a resumed
+    // one becomes this connection's, so writes still queued on a connection
+    // it left get SessionMoved.
+    let logged = shared.submit(conn, 0, txn);
+    let grant = tokio::select! {
+        r = async {
+            logged.await.ok()?;
+            grant_rx.await.ok().flatten()
+        } => r,
+        _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => {
+            debug!("session not granted in time");
+            None
+        }
+        _ = shared.shutdown.cancelled() => None,
+    };
+    let Some(grant) = grant else {
+        if req.session_id != 0 {
+            shared.node.lock().sessions.remove(&req.session_id);
+            respond(0, 0, Bytes::from_static(&[0; 16]));
+        }
         return None;
-    }
-    let grant = grant_rx.await.ok()?;
+    };
+    let (session, granted_timeout, passwd) = if req.session_id != 0 {
+        (
+            req.session_id,
+            timeout,
+            req.passwd.clone().unwrap_or_default(),
+        )
+    } else {
+        (
+            grant.session,
+            grant.timeout,
+            Bytes::copy_from_slice(&grant.passwd),
+        )
+    };
     {
         let mut state = shared.node.lock();
         if let Some(c) = state.conns.get_mut(&conn) {
-            c.session = grant.session;
+            c.session = session;
         }
-        state.sessions.insert(grant.session, conn);
-        let t = Duration::from_millis(u64::try_from(grant.timeout).unwrap_or(0));
-        state.tracker.touch(grant.session, t, Instant::now());
+        state.sessions.insert(session, conn);
+        let t = Duration::from_millis(u64::try_from(granted_timeout).unwrap_or(0));
+        state.tracker.touch(session, t, Instant::now());
     }
-    respond(
-        grant.session,
-        grant.timeout,
-        Bytes::copy_from_slice(&grant.passwd),
-    );
-    Some((grant.session, grant.timeout))
+    respond(session, granted_timeout, passwd);
+    Some((session, granted_timeout))
 }
 
 /// Write queued frames, coalescing what is ready into one write.

@@ -140,10 +140,20 @@ pub fn java_avg(v: f64) -> String {
     if s.contains('.') { s } else { format!("{s}.0") }
 }
 
-/// The server state ZooKeeper would report. One node is a standalone server.
-pub fn server_state(_shared: &Shared) -> &'static str {
-    // Multi-node clusters do not exist yet: a one-voter cluster is standalone.
-    "standalone"
+/// The server state ZooKeeper would report: a one-voter cluster is a
+/// standalone server; a member is the leader, a follower, or (with no leader
+/// in touch) "looking", as a ZooKeeper server that is electing.
+pub fn server_state(shared: &Shared) -> &'static str {
+    let m = shared.consensus.metrics();
+    if m.voters <= 1 {
+        "standalone"
+    } else if !shared.serving() {
+        "looking"
+    } else if m.is_leader {
+        "leader"
+    } else {
+        "follower"
+    }
 }
 
 fn outstanding(shared: &Shared) -> usize {
@@ -321,7 +331,18 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
             json!(idx(raft.snapshot_index)),
         ),
         ("corral_raft_is_leader", json!(u8::from(raft.is_leader))),
+        ("corral_raft_unconfirmed", json!(raft.unconfirmed)),
     ]);
+    // ZooKeeper shows these on the leader only.
+    if raft.is_leader && raft.voters > 1 {
+        out.extend([
+            ("followers", json!(raft.followers)),
+            ("synced_followers", json!(raft.synced_followers)),
+            // Corral has no learner sync queue: a lagging follower catches up
+            // from the log or a snapshot through raft.
+            ("pending_syncs", json!(0)),
+        ]);
+    }
     // The log's fsync, timed where storage makes an append durable.
     let (fsyncs, fsync_avg) = crate::metrics::fsync_summary();
     out.extend([

@@ -108,14 +108,50 @@ impl Shared {
         out
     }
 
+    /// Send a command to the log on behalf of connection `conn` (0: nobody
+    /// waits) and request `xid`. Its outcome is dispatched by apply; the
+    /// future only says whether a leader took it.
+    pub fn submit(
+        &self,
+        conn: u64,
+        xid: i32,
+        txn: Txn,
+    ) -> impl std::future::Future<Output = Result<(), ConsensusError>> + Send + 'static {
+        let (node, boot) = (self.node.id(), self.node.boot());
+        let time = now_ms();
+        self.consensus.submit(move |seq| {
+            Command {
+                origin: Origin {
+                    node,
+                    boot,
+                    conn,
+                    xid,
+                    seq,
+                },
+                time,
+                txn,
+            }
+            .encode()
+        })
+    }
+
+    /// Whether this node may serve clients: it is a single node, or it has
+    /// heard from a leader (the leader: from a quorum) within syncLimit
+    /// ticks. A node cut off from the quorum must not answer pings or reads
+    /// that would hide from its clients that the majority moved on.
+    pub fn serving(&self) -> bool {
+        let m = self.consensus.metrics();
+        if m.voters <= 1 {
+            return true;
+        }
+        m.leader.is_some()
+            && m.leader_contact
+                .is_some_and(|age| age <= self.config.peer_timeout())
+    }
+
     /// Queue a command nobody waits on (expiry, reaping).
     fn propose_internal(&self, txn: Txn) {
-        let cmd = Command {
-            origin: Origin::default(),
-            time: now_ms(),
-            txn,
-        };
-        let fut = self.consensus.submit(cmd.encode());
+        let fut = self.submit(0, 0, txn);
         tokio::spawn(async move {
             if let Err(e) = fut.await {
                 warn!(error = %e, "internal proposal failed");
@@ -177,9 +213,34 @@ impl std::error::Error for StartError {
 impl Server {
     /// Open storage, recover the tree, and start listening.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let node = Arc::new(Node::new(1));
+        Self::start_with(config, None).await
+    }
+
+    /// [`start`](Self::start) with peers reached through `transport` rather
+    /// than TCP (in-process cluster tests).
+    pub async fn start_with(
+        config: Config,
+        transport: Option<Arc<dyn crate::consensus::rpc::Transport>>,
+    ) -> Result<Server, StartError> {
+        let mut boot = [0u8; 8];
+        if let Err(e) = getrandom::fill(&mut boot) {
+            return Err(StartError::Consensus(ConsensusError::Fatal(format!(
+                "no randomness for this boot's id: {e}"
+            ))));
+        }
+        // Never 0: boot 0 marks commands from logs written before boots existed.
+        let boot = u64::from_le_bytes(boot).max(1);
+        let cluster = &config.cluster;
+        let node = Arc::new(Node::new(cluster.my_id, boot));
         let mut cc = ConsensusConfig::new(config.data_dir.clone());
         cc.node_id = node.id();
+        cc.members = cluster
+            .members
+            .iter()
+            .map(|(id, m)| (*id, m.peer_addr))
+            .collect();
+        cc.election_timeout_ms = config.election_timeout;
+        cc.transport = transport;
         cc.fsync = config.force_sync;
         cc.snapshot_every = config.snap_count.max(1);
         let consensus = Consensus::start(cc, node.clone())
@@ -221,7 +282,7 @@ impl Server {
             per_ip: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         });
-        info!(addr = %local_addr, node_id = shared.node.id(), "serving clients");
+        info!(addr = %local_addr, node_id = shared.node.id(), "listening for clients");
         let tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(housekeeping(shared.clone())),
@@ -379,23 +440,64 @@ async fn housekeeping(shared: Arc<Shared>) {
     let tick = Duration::from_millis(shared.config.tick_time.max(2) / 2);
     let mut reaping: HashMap<String, Instant> = HashMap::new();
     let mut interval = tokio::time::interval(tick);
+    // The term this node last led in: a new one restarts every session's clock.
+    let mut led_term = None;
+    let mut was_serving = true;
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
-        if !shared.consensus.metrics().is_leader {
-            continue;
-        }
+        let m = shared.consensus.metrics();
         let now = Instant::now();
-        let (expired, candidates) = {
+        let (recent, live) = {
             let mut state = shared.node.lock();
             let live: Vec<(i64, i32)> = state
                 .tree
                 .sessions()
                 .map(|(id, s)| (id, s.timeout))
                 .collect();
-            state.tracker.sync(live.into_iter(), now);
+            state.tracker.sync(live.iter().copied(), now);
+            (state.tracker.take_recent(), live.len())
+        };
+        // Tell the leader which sessions this node's clients kept alive.
+        if !m.is_leader {
+            shared.consensus.touch(recent);
+        }
+        let serving = shared.serving();
+        if serving != was_serving {
+            was_serving = serving;
+            if serving {
+                info!(leader = ?m.leader, "in touch with the leader; serving clients");
+            } else {
+                // Clients must move to a node in the majority, as ZooKeeper's
+                // do when their follower loses its leader.
+                let state = shared.node.lock();
+                warn!(
+                    leader = ?m.leader,
+                    clients = state.conns.len(),
+                    "no contact with a leader; closing client connections until there is"
+                );
+                for conn in state.conns.keys() {
+                    state.close(*conn);
+                }
+            }
+        }
+        if !m.is_leader {
+            led_term = None;
+            continue;
+        }
+        if led_term != Some(m.term) {
+            led_term = Some(m.term);
+            shared.node.lock().tracker.restart_all(now);
+            info!(
+                term = m.term,
+                sessions = live,
+                "leading: every session gets a full timeout"
+            );
+        }
+        let (expired, candidates) = {
+            let mut state = shared.node.lock();
             let expired = state
                 .tracker
                 .expired(now, Duration::from_millis(shared.config.tick_time * 2));

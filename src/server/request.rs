@@ -13,9 +13,9 @@ use jute::{
 };
 use tracing::{debug, warn};
 
-use super::{Shared, now_ms, read};
+use super::{Shared, read};
 use crate::node::{Inflight, Outbox};
-use crate::tree::{Command, Origin, Txn, WriteOp, acl};
+use crate::tree::{Txn, WriteOp, acl};
 
 pub enum Flow {
     Continue,
@@ -294,6 +294,18 @@ impl ConnCtx {
             }
             request => {
                 let mut state = self.shared.node.lock();
+                // The session reconnected elsewhere: this connection's reads
+                // are refused as its writes are (SessionMoved).
+                let mine = self.shared.node.owner(self.conn);
+                if state
+                    .tree
+                    .session(self.session)
+                    .is_some_and(|s| s.owner.boot != 0 && s.owner != mine)
+                {
+                    drop(state);
+                    self.answer_error(xid, ErrorCode::SessionMoved);
+                    return Flow::Continue;
+                }
                 let reader = read::Reader {
                     conn: self.conn,
                     session: self.session,
@@ -315,17 +327,8 @@ impl ConnCtx {
     /// failure to get it logged is handled, by closing the connection so the
     /// client retries (never by answering for a write that may yet apply).
     fn propose(&self, xid: i32, txn: Txn) {
-        let cmd = Command {
-            origin: Origin {
-                node: self.shared.node.id(),
-                conn: self.conn,
-                xid,
-            },
-            time: now_ms(),
-            txn,
-        };
         self.inflight.begin();
-        let fut = self.shared.consensus.submit(cmd.encode());
+        let fut = self.shared.submit(self.conn, xid, txn);
         let (inflight, outbox) = (self.inflight.clone(), self.outbox.clone());
         tokio::spawn(async move {
             match fut.await {

@@ -2,7 +2,7 @@
 //! when it expires. Not replicated: the leader decides expiry and proposes
 //! the close; a node that becomes leader gives every session a fresh timeout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
@@ -10,12 +10,38 @@ pub struct Tracker {
     deadlines: HashMap<i64, (Instant, Duration)>,
     /// Sessions whose close was proposed, and when (to re-propose if it got lost).
     closing: HashMap<i64, Instant>,
+    /// Sessions this node's clients were heard from since the leader was last told.
+    recent: HashSet<i64>,
 }
 
 impl Tracker {
-    /// The session was heard from: push its deadline out by its timeout.
+    /// A client of this node was heard from: push its deadline out by its
+    /// timeout, and remember to tell the leader.
     pub fn touch(&mut self, session: i64, timeout: Duration, now: Instant) {
         self.deadlines.insert(session, (now + timeout, timeout));
+        self.recent.insert(session);
+    }
+
+    /// Another node's client was heard from (on the leader).
+    pub fn heard(&mut self, session: i64, timeout: Duration, now: Instant) {
+        self.deadlines.insert(session, (now + timeout, timeout));
+    }
+
+    /// The sessions to report to the leader, since the last report.
+    pub fn take_recent(&mut self) -> Vec<i64> {
+        let mut out: Vec<i64> = self.recent.drain().collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// This node just became leader: every session gets a full timeout from
+    /// now (deadlines kept from an earlier term are stale: clients may have
+    /// been touching another leader all along), as a new ZooKeeper leader does.
+    pub fn restart_all(&mut self, now: Instant) {
+        for (deadline, timeout) in self.deadlines.values_mut() {
+            *deadline = now + *timeout;
+        }
+        self.closing.clear();
     }
 
     /// Bring the tracker in line with the replicated session table: unknown
@@ -29,6 +55,7 @@ impl Tracker {
         }
         self.deadlines.retain(|id, _| seen.contains_key(id));
         self.closing.retain(|id, _| seen.contains_key(id));
+        self.recent.retain(|id| seen.contains_key(id));
     }
 
     /// Sessions past their deadline whose close should be proposed now.

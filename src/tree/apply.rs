@@ -90,6 +90,32 @@ type OpOutcome = Result<WriteResult, ErrorCode>;
 impl Tree {
     /// Apply one command. Every command takes the next zxid, failed ones too.
     pub fn apply(&mut self, cmd: &Command) -> Applied {
+        if !self.first_time(&cmd.origin) {
+            return Applied {
+                zxid: self.last_zxid,
+                outcome: Outcome::Duplicate,
+                changes: Vec::new(),
+            };
+        }
+        // A reconnect changes no znode: like ZooKeeper's session revalidation
+        // it uses no zxid.
+        if let Txn::MoveSession { session, passwd } = &cmd.txn {
+            let result = match self.sessions.get_mut(session) {
+                Some(s) if s.passwd == *passwd => {
+                    s.owner = cmd.origin.owner();
+                    Ok(s.timeout)
+                }
+                _ => Err(ErrorCode::SessionExpired),
+            };
+            return Applied {
+                zxid: self.last_zxid,
+                outcome: Outcome::Moved {
+                    session: *session,
+                    result,
+                },
+                changes: Vec::new(),
+            };
+        }
         self.last_zxid += 1;
         let zxid = self.last_zxid;
         let mut changes = Vec::new();
@@ -102,6 +128,7 @@ impl Tree {
                         timeout: *timeout,
                         passwd: *passwd,
                         ephemerals: Default::default(),
+                        owner: cmd.origin.owner(),
                     },
                 );
                 Outcome::SessionCreated {
@@ -109,6 +136,14 @@ impl Tree {
                     timeout: *timeout,
                     passwd: *passwd,
                 }
+            }
+            // A client's request from a connection its session has left.
+            Txn::CloseSession { session }
+            | Txn::Write { session, .. }
+            | Txn::Multi { session, .. }
+                if self.moved_away(*session, &cmd.origin) =>
+            {
+                Outcome::Write(Err(ErrorCode::SessionMoved))
             }
             Txn::CloseSession { session } => {
                 if let Some(record) = self.sessions.remove(session) {
@@ -141,12 +176,29 @@ impl Tree {
                 }
             }
             Txn::Reap { path } => Outcome::Reaped(self.reap(path, zxid, cmd.time, &mut changes)),
+            // Handled above.
+            Txn::MoveSession { session, .. } => Outcome::Moved {
+                session: *session,
+                result: Err(ErrorCode::SessionExpired),
+            },
         };
         Applied {
             zxid,
             outcome,
             changes,
         }
+    }
+
+    /// Whether a client's command comes from a connection other than the one
+    /// its session is attached to. Expiry (no client) and sessions or commands
+    /// from before owners were recorded (boot 0) are never "moved".
+    fn moved_away(&self, session: i64, origin: &crate::tree::Origin) -> bool {
+        if !origin.waits() || origin.boot == 0 {
+            return false;
+        }
+        self.sessions
+            .get(&session)
+            .is_some_and(|s| s.owner.boot != 0 && s.owner != origin.owner())
     }
 
     /// Ids are unique for the life of the data: a time-based base chosen by

@@ -21,7 +21,9 @@ use jute::Acl;
 use serde::{Deserialize, Serialize};
 
 use totals::Totals;
-pub use txn::{Applied, Change, ChangeKind, Command, Origin, Outcome, Txn, WriteOp, WriteResult};
+pub use txn::{
+    Applied, Change, ChangeKind, Command, Origin, Outcome, Owner, Txn, WriteOp, WriteResult,
+};
 pub use znode::{Kind, Znode};
 
 /// A session as every replica knows it.
@@ -32,7 +34,36 @@ pub struct SessionRecord {
     pub passwd: [u8; 16],
     /// Paths of this session's ephemeral nodes.
     pub ephemerals: BTreeSet<String>,
+    /// The connection the session is attached to (all zero when unknown:
+    /// sessions from before owners were recorded, which any connection may use).
+    pub owner: Owner,
 }
+
+/// The session layout in snapshots written before owners were recorded.
+#[derive(Deserialize)]
+struct SessionRecordV1 {
+    timeout: i32,
+    passwd: [u8; 16],
+    ephemerals: BTreeSet<String>,
+}
+
+/// The tree layout in snapshots written before sessions had owners.
+#[derive(Deserialize)]
+struct TreeV1 {
+    nodes: HashMap<String, Znode>,
+    sessions: BTreeMap<i64, SessionRecordV1>,
+    last_zxid: i64,
+    next_session: i64,
+    reapable: BTreeSet<String>,
+}
+
+/// First bytes of a snapshot in the current layout (format version 2).
+/// Older snapshots start with the node count, a varint, which is never
+/// this sequence for a tree that holds at least its four built-in nodes.
+const SNAPSHOT_V2: &[u8; 4] = b"CRT\x02";
+
+/// How many boots of each node the tree remembers sequence numbers for.
+const BOOTS_KEPT: usize = 4;
 
 /// The replicated state: znodes, sessions and counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +75,10 @@ pub struct Tree {
     next_session: i64,
     /// Containers and TTL nodes: the reaper's candidates.
     reapable: BTreeSet<String>,
+    /// Per node, its most recent boots and the last command sequence number
+    /// applied from each: a command seen before is skipped (a batch that a
+    /// node sent again to a new leader after the old one took it).
+    origins: BTreeMap<u64, Vec<(u64, u64)>>,
     /// One copy of each distinct ACL list (most nodes share a handful).
     #[serde(skip)]
     acls: AclTable,
@@ -115,6 +150,7 @@ impl Tree {
             last_zxid: 0,
             next_session: 0,
             reapable: BTreeSet::new(),
+            origins: BTreeMap::new(),
             acls,
             totals: Totals::default(),
         };
@@ -169,13 +205,42 @@ impl Tree {
             .collect()
     }
 
-    /// The whole state, for a snapshot.
+    /// The whole state, for a snapshot: a format version, then the tree.
     pub fn to_snapshot(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).unwrap_or_default()
+        let mut out = SNAPSHOT_V2.to_vec();
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        out
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        let mut tree: Tree = postcard::from_bytes(bytes)?;
+        let mut tree: Tree = match bytes.strip_prefix(SNAPSHOT_V2.as_slice()) {
+            Some(rest) => postcard::from_bytes(rest)?,
+            None => {
+                let old: TreeV1 = postcard::from_bytes(bytes)?;
+                Tree {
+                    nodes: old.nodes,
+                    sessions: old
+                        .sessions
+                        .into_iter()
+                        .map(|(id, s)| {
+                            let record = SessionRecord {
+                                timeout: s.timeout,
+                                passwd: s.passwd,
+                                ephemerals: s.ephemerals,
+                                owner: Owner::default(),
+                            };
+                            (id, record)
+                        })
+                        .collect(),
+                    last_zxid: old.last_zxid,
+                    next_session: old.next_session,
+                    reapable: old.reapable,
+                    origins: BTreeMap::new(),
+                    acls: AclTable::default(),
+                    totals: Totals::default(),
+                }
+            }
+        };
         // A snapshot stores each node's list; share them again.
         let mut acls = AclTable::default();
         for node in tree.nodes.values_mut() {
@@ -208,6 +273,26 @@ impl Tree {
         } else {
             Err(format!("kept {:?}, counted {fresh:?}", self.totals))
         }
+    }
+
+    /// Whether a command is new; records its sequence number if so.
+    fn first_time(&mut self, origin: &Origin) -> bool {
+        if origin.seq == 0 {
+            return true;
+        }
+        let boots = self.origins.entry(origin.node).or_default();
+        if let Some((_, last)) = boots.iter_mut().find(|(b, _)| *b == origin.boot) {
+            if origin.seq <= *last {
+                return false;
+            }
+            *last = origin.seq;
+            return true;
+        }
+        boots.push((origin.boot, origin.seq));
+        if boots.len() > BOOTS_KEPT {
+            boots.remove(0);
+        }
+        true
     }
 
     /// The totals counted from scratch.

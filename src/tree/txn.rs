@@ -18,14 +18,48 @@ pub struct Command {
     pub txn: Txn,
 }
 
-/// The request a command answers.
+/// The request a command answers, unique forever: a node's connection ids
+/// restart at every boot, so `boot` tells boots apart, and `seq` numbers
+/// every command a node boot sends, so a batch sent again to a new leader is
+/// applied once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Origin {
-    /// Raft id of the node holding the connection; 0 when nobody waits.
+    /// Raft id of the node that made the command (0 in logs written before
+    /// boots were counted, for commands nobody waits on).
     pub node: u64,
-    /// Connection id on that node.
+    /// Random per start of that node's process; 0 in old logs.
+    pub boot: u64,
+    /// Connection id on that node (0 when nobody waits).
     pub conn: u64,
     pub xid: i32,
+    /// 1, 2, 3... per (node, boot) in the order the node sent them; 0: not
+    /// deduplicated (old logs).
+    pub seq: u64,
+}
+
+impl Origin {
+    /// Whether a client connection waits for this command's outcome.
+    pub fn waits(&self) -> bool {
+        self.conn != 0
+    }
+
+    /// The connection that made it, as sessions record their owner.
+    pub fn owner(&self) -> Owner {
+        Owner {
+            node: self.node,
+            boot: self.boot,
+            conn: self.conn,
+        }
+    }
+}
+
+/// The connection a session is attached to. Writes from any other connection
+/// get SessionMoved, as in ZooKeeper once a client reconnected elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Owner {
+    pub node: u64,
+    pub boot: u64,
+    pub conn: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +82,10 @@ pub enum Txn {
     },
     /// Remove an empty container or an expired TTL node, if it still qualifies.
     Reap { path: String },
+    /// The session reconnected on the origin's connection, which becomes its
+    /// owner. Fails (SessionExpired) if the session is gone or the password
+    /// does not match. Kept after the older variants so old logs decode.
+    MoveSession { session: i64, passwd: [u8; 16] },
 }
 
 /// A change request inside a Write or Multi.
@@ -113,6 +151,14 @@ pub enum Outcome {
     Write(Result<WriteResult, ErrorCode>),
     Multi(Vec<OpResult>),
     Reaped(Result<String, ErrorCode>),
+    /// The session now belongs to the origin's connection (or could not be moved).
+    Moved {
+        session: i64,
+        result: Result<i32, ErrorCode>,
+    },
+    /// The command was applied before (a batch sent again after a leader
+    /// change): nothing happened, no zxid was used.
+    Duplicate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,13 +205,50 @@ impl WriteOp {
     }
 }
 
+/// First byte of a command in the current encoding. Commands written before
+/// it started with the origin node id (0 or 1), so old logs still decode.
+const COMMAND_V2: u8 = 0xc2;
+
+/// The command layout before origins had boots and sequence numbers.
+#[derive(Deserialize)]
+struct CommandV1 {
+    origin: OriginV1,
+    time: i64,
+    txn: Txn,
+}
+
+#[derive(Deserialize)]
+struct OriginV1 {
+    node: u64,
+    conn: u64,
+    xid: i32,
+}
+
 impl Command {
     pub fn encode(&self) -> Bytes {
+        let mut out = vec![COMMAND_V2];
         // Serializing plain owned data into a Vec cannot fail.
-        Bytes::from(postcard::to_stdvec(self).unwrap_or_default())
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        Bytes::from(out)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        postcard::from_bytes(bytes)
+        match bytes.split_first() {
+            Some((&COMMAND_V2, rest)) => postcard::from_bytes(rest),
+            _ => {
+                let old: CommandV1 = postcard::from_bytes(bytes)?;
+                Ok(Command {
+                    origin: Origin {
+                        node: old.origin.node,
+                        boot: 0,
+                        conn: old.origin.conn,
+                        xid: old.origin.xid,
+                        seq: 0,
+                    },
+                    time: old.time,
+                    txn: old.txn,
+                })
+            }
+        }
     }
 }

@@ -1,0 +1,183 @@
+//! What this node does for its peers: raft RPCs go to openraft; a leader
+//! logs forwarded commands, hands out read indexes and takes session
+//! touches; anyone says whether it holds a log.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use openraft::raft::AppendEntriesResponse;
+use openraft::{Raft, ServerState};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StateMachine;
+use super::proposer::Proposal;
+use super::rpc::{BoxFuture, PeerRequest, PeerResponse, Service};
+use super::types::{NodeId, TypeConfig};
+
+/// When this node last heard from a leader that it accepted as leader.
+#[derive(Default)]
+pub(crate) struct Contact {
+    at: Mutex<Option<Instant>>,
+}
+
+impl Contact {
+    pub fn heard(&self) {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    pub fn last(&self) -> Option<Instant> {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A node that joined with an empty data directory while the cluster already
+/// had a log does not vote until it holds the log up to the index that was
+/// committed when it joined: its empty log must not help elect a leader that
+/// lacks writes this node (before it lost its data) helped commit. Kept in a
+/// marker file so a restart in the middle keeps the rule.
+pub(crate) struct CatchUp {
+    /// Index to reach + 1; 0: not catching up.
+    until: AtomicU64,
+    marker: PathBuf,
+}
+
+impl CatchUp {
+    pub fn load(marker: PathBuf) -> Self {
+        let until = std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map_or(0, |i| i + 1);
+        CatchUp {
+            until: AtomicU64::new(until),
+            marker,
+        }
+    }
+
+    pub fn start(&self, index: u64) -> std::io::Result<()> {
+        std::fs::write(&self.marker, format!("{index}\n"))?;
+        self.until.store(index + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether votes are still withheld, given the last log index held here.
+    pub fn withholding(&self, last_log_index: Option<u64>) -> bool {
+        let until = self.until.load(Ordering::Acquire);
+        if until == 0 {
+            return false;
+        }
+        if last_log_index.is_some_and(|i| i + 1 >= until) {
+            self.until.store(0, Ordering::Release);
+            let _ = std::fs::remove_file(&self.marker);
+            tracing::info!("caught up with the cluster's log; voting again");
+            return false;
+        }
+        true
+    }
+
+    pub fn target(&self) -> Option<u64> {
+        self.until.load(Ordering::Acquire).checked_sub(1)
+    }
+}
+
+pub(crate) struct Inbound {
+    pub raft: Raft<TypeConfig>,
+    pub proposer: mpsc::UnboundedSender<Proposal>,
+    pub app: Arc<dyn StateMachine>,
+    pub contact: Arc<Contact>,
+    pub catch_up: Arc<CatchUp>,
+    pub committed: Arc<AtomicU64>,
+}
+
+fn refused(why: impl Into<String>) -> PeerResponse {
+    PeerResponse::Refused(why.into())
+}
+
+impl Service for Inbound {
+    fn handle(&self, from: NodeId, req: PeerRequest) -> BoxFuture<PeerResponse> {
+        let raft = self.raft.clone();
+        match req {
+            PeerRequest::Append(rpc) => {
+                let contact = self.contact.clone();
+                Box::pin(async move {
+                    let r = raft.append_entries(rpc).await;
+                    // Success or a log conflict: the sender is our leader.
+                    if let Ok(AppendEntriesResponse::Success | AppendEntriesResponse::Conflict) = &r
+                    {
+                        contact.heard();
+                    }
+                    if let Ok(AppendEntriesResponse::PartialSuccess(_)) = &r {
+                        contact.heard();
+                    }
+                    PeerResponse::Append(r)
+                })
+            }
+            PeerRequest::Vote(rpc) => {
+                let last = raft.metrics().borrow().last_log_index;
+                if self.catch_up.withholding(last) {
+                    tracing::debug!(candidate = from, "vote withheld while catching up");
+                    return Box::pin(async { refused("catching up; not voting") });
+                }
+                Box::pin(async move { PeerResponse::Vote(raft.vote(rpc).await) })
+            }
+            PeerRequest::Snapshot(rpc) => {
+                let contact = self.contact.clone();
+                Box::pin(async move {
+                    let r = raft.install_snapshot(rpc).await;
+                    if r.is_ok() {
+                        contact.heard();
+                    }
+                    PeerResponse::Snapshot(r)
+                })
+            }
+            PeerRequest::Forward(batch) => {
+                if raft.metrics().borrow().state != ServerState::Leader {
+                    return Box::pin(async { refused("not the leader") });
+                }
+                // Queued now, before the future runs: batches from one peer
+                // keep their order.
+                let mut waits = Vec::with_capacity(batch.0.len());
+                for cmd in batch.0 {
+                    let (done, rx) = oneshot::channel();
+                    if self.proposer.send(Proposal { cmd, done }).is_err() {
+                        return Box::pin(async { refused("shutting down") });
+                    }
+                    waits.push(rx);
+                }
+                Box::pin(async move {
+                    for w in waits {
+                        match w.await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => return refused(e.to_string()),
+                            Err(_) => return refused("shutting down"),
+                        }
+                    }
+                    PeerResponse::Forwarded
+                })
+            }
+            PeerRequest::ReadIndex => Box::pin(async move {
+                match raft.get_read_log_id().await {
+                    Ok((read, _applied)) => PeerResponse::ReadIndex(read.map_or(0, |l| l.index)),
+                    Err(e) => refused(e.to_string()),
+                }
+            }),
+            PeerRequest::Touch(sessions) => {
+                if raft.metrics().borrow().state == ServerState::Leader {
+                    self.app.touched(&sessions);
+                }
+                Box::pin(async { PeerResponse::Touched })
+            }
+            PeerRequest::Status => {
+                let last_log_index = raft.metrics().borrow().last_log_index;
+                let committed = self.committed.load(Ordering::Relaxed).checked_sub(1);
+                Box::pin(async move {
+                    PeerResponse::Status {
+                        last_log_index,
+                        committed,
+                    }
+                })
+            }
+        }
+    }
+}

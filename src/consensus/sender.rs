@@ -1,0 +1,213 @@
+//! A node's own commands on their way into the log: numbered in the order
+//! they were submitted, sent to whoever leads (the local proposer, or the
+//! leader over the transport), and sent again, from the oldest one not
+//! confirmed, whenever a send fails (the leader died or changed). The tree
+//! skips a command whose number it has applied, so every command is applied
+//! once, in this node's order, whichever leader logs it.
+//!
+//! One batch is in flight at a time: a batch is resent only after the
+//! previous send has resolved, so no later command can overtake an earlier
+//! one at a new leader. While it is in flight, new commands gather for the
+//! next batch, so batches grow with the load.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::{Raft, ServerState};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::ConsensusError;
+use super::proposer::Proposal;
+use super::rpc::{PeerRequest, PeerResponse, Transport};
+use super::types::{Batch, NodeId, TypeConfig};
+
+struct Item {
+    cmd: Bytes,
+    done: Option<oneshot::Sender<Result<(), ConsensusError>>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// The last sequence number handed out.
+    seq: u64,
+    /// Commands not yet confirmed, oldest first.
+    items: VecDeque<Item>,
+    /// Items at the front that are in the batch in flight.
+    in_flight: usize,
+    stopped: bool,
+}
+
+pub(crate) struct Sender {
+    queue: Mutex<Queue>,
+    wake: Notify,
+}
+
+impl Sender {
+    pub fn new() -> Self {
+        Sender {
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number the command (`make` gets its sequence number) and queue it.
+    pub fn submit(
+        &self,
+        make: impl FnOnce(u64) -> Bytes,
+    ) -> oneshot::Receiver<Result<(), ConsensusError>> {
+        let (tx, rx) = oneshot::channel();
+        let mut q = self.lock();
+        if q.stopped {
+            let _ = tx.send(Err(ConsensusError::ShuttingDown));
+            return rx;
+        }
+        q.seq += 1;
+        let cmd = make(q.seq);
+        q.items.push_back(Item {
+            cmd,
+            done: Some(tx),
+        });
+        drop(q);
+        self.wake.notify_one();
+        rx
+    }
+
+    /// Fail everything queued (shutdown).
+    pub fn stop(&self) {
+        let mut q = self.lock();
+        q.stopped = true;
+        for mut item in q.items.drain(..) {
+            if let Some(d) = item.done.take() {
+                let _ = d.send(Err(ConsensusError::ShuttingDown));
+            }
+        }
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// Commands not yet confirmed.
+    pub fn pending(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// The next batch: everything not yet confirmed, oldest first, up to the limits.
+    fn next_batch(&self, max_cmds: usize, max_bytes: usize) -> Option<Vec<Bytes>> {
+        let mut q = self.lock();
+        if q.items.is_empty() || q.stopped {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut out = Vec::new();
+        for item in &q.items {
+            if out.len() >= max_cmds || (!out.is_empty() && bytes + item.cmd.len() > max_bytes) {
+                break;
+            }
+            bytes += item.cmd.len();
+            out.push(item.cmd.clone());
+        }
+        q.in_flight = out.len();
+        Some(out)
+    }
+
+    fn confirmed(&self) {
+        let mut q = self.lock();
+        let n = q.in_flight.min(q.items.len());
+        for mut item in q.items.drain(..n) {
+            if let Some(d) = item.done.take() {
+                let _ = d.send(Ok(()));
+            }
+        }
+        q.in_flight = 0;
+    }
+}
+
+pub(crate) struct SendLoop {
+    pub me: NodeId,
+    pub raft: Raft<TypeConfig>,
+    pub sender: Arc<Sender>,
+    pub proposer: mpsc::UnboundedSender<Proposal>,
+    pub transport: Option<Arc<dyn Transport>>,
+    pub max_cmds: usize,
+    pub max_bytes: usize,
+    pub stop: CancellationToken,
+}
+
+impl SendLoop {
+    pub async fn run(self) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let batch = loop {
+                let wake = self.sender.wake.notified();
+                if let Some(b) = self.sender.next_batch(self.max_cmds, self.max_bytes) {
+                    break b;
+                }
+                tokio::select! {
+                    _ = wake => {}
+                    _ = self.stop.cancelled() => return,
+                }
+            };
+            let (state, leader) = {
+                let m = metrics.borrow_and_update();
+                (m.state, m.current_leader)
+            };
+            let sent = match leader {
+                Some(l) if l == self.me && state == ServerState::Leader => {
+                    self.propose_here(batch).await
+                }
+                Some(l) if l != self.me => self.forward(l, batch).await,
+                _ => Err("no leader".to_string()),
+            };
+            match sent {
+                Ok(()) => self.sender.confirmed(),
+                Err(why) => {
+                    debug!(error = %why, pending = self.sender.pending(), "commands not confirmed; sending again");
+                    // Wait for a leader change, or a short while (the same leader may be back).
+                    tokio::select! {
+                        _ = metrics.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = self.stop.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn propose_here(&self, batch: Vec<Bytes>) -> Result<(), String> {
+        let mut waits = Vec::with_capacity(batch.len());
+        for cmd in batch {
+            let (done, rx) = oneshot::channel();
+            if self.proposer.send(Proposal { cmd, done }).is_err() {
+                return Err("proposer stopped".into());
+            }
+            waits.push(rx);
+        }
+        for w in waits {
+            match w.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err("proposer stopped".into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn forward(&self, leader: NodeId, batch: Vec<Bytes>) -> Result<(), String> {
+        let Some(t) = &self.transport else {
+            return Err("no transport".into());
+        };
+        match t.call(leader, PeerRequest::Forward(Batch(batch))).await {
+            Ok(PeerResponse::Forwarded) => Ok(()),
+            Ok(PeerResponse::Refused(why)) => Err(format!("leader {leader} refused: {why}")),
+            Ok(other) => Err(format!("leader {leader}: unexpected answer {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
