@@ -109,7 +109,7 @@ pub struct ServeArgs {
     /// A cluster member: its id, its peer address (raft and forwarded requests) and optionally ;its client address. Repeat for every member, this node included; replaces zoo.cfg's server.N lines.
     #[arg(long = "peer", value_name = "N=HOST:PORT[;[HOST:]PORT]")]
     pub peers: Vec<String>,
-    /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 1000; zoo.cfg: corral.electionTimeout].
+    /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 500; zoo.cfg: corral.electionTimeout].
     #[arg(long, value_name = "MS")]
     pub election_timeout: Option<u64>,
 }
@@ -518,7 +518,7 @@ impl Config {
             )?),
             (None, None) => None,
         };
-        let election_timeout = a.election_timeout.unwrap_or(1000);
+        let election_timeout = a.election_timeout.unwrap_or(500);
         // openraft needs a heartbeat shorter than the timeout, and not 0.
         if election_timeout < 5 {
             return Err(ConfigError(format!(
@@ -645,10 +645,15 @@ impl Config {
     }
 
     /// How long a follower may go without hearing from its leader before it
-    /// stops serving clients: syncLimit ticks, as in ZooKeeper.
+    /// stops serving clients: syncLimit ticks, as in ZooKeeper, but never
+    /// more than a third of the shortest session timeout. A cut-off node that
+    /// kept answering pings longer would let a client believe in a session
+    /// (and the ephemeral lock it holds) that the majority has expired: the
+    /// client needs the rest of its timeout to notice and move.
     pub fn peer_timeout(&self) -> Duration {
         let ticks = u64::from(self.sync_limit.unwrap_or(DEFAULT_SYNC_LIMIT));
-        Duration::from_millis(ticks.saturating_mul(self.tick_time))
+        let sync = ticks.saturating_mul(self.tick_time);
+        Duration::from_millis(sync.min(self.min_session_timeout / 3).max(1))
     }
 
     /// Whether a four-letter word may run.
@@ -1139,8 +1144,10 @@ mod tests {
         );
         // No client part and no clientPort: the usual default.
         assert_eq!(c.client_addr, addr("127.0.0.1:2181"));
-        assert_eq!(c.peer_timeout(), Duration::from_secs(3));
-        assert_eq!(c.election_timeout, 1000);
+        // syncLimit × tickTime is 3 s, but a third of the 2 s minimum session
+        // timeout is shorter: a cut-off node stops serving within that.
+        assert_eq!(c.peer_timeout(), Duration::from_millis(666));
+        assert_eq!(c.election_timeout, 500);
         let server_id = c.effective().into_iter().find(|(k, _)| *k == "serverId");
         assert_eq!(server_id, Some(("serverId", "2".to_string())));
         // The election port is worth a debug line, not a warning.
@@ -1161,7 +1168,7 @@ mod tests {
         assert_eq!(c.cluster, Cluster::default());
         assert!(c.cluster.is_single());
         assert_eq!(c.cluster.members[&1].peer_addr, addr("127.0.0.1:2888"));
-        assert_eq!(c.peer_timeout(), Duration::from_secs(10));
+        assert_eq!(c.peer_timeout(), Duration::from_millis(4000 / 3));
         // myid names a single node too; --node-id wins over it, with a warning.
         let dir = data_dir(Some("7"));
         let (c, _) = load_file(&with_dir(&dir, ""), ServeArgs::default()).unwrap();

@@ -93,12 +93,9 @@ fn init_tracing() {
 
 fn cfg(dir: &Path, fsync: bool, snapshot_every: u64) -> ConsensusConfig {
     ConsensusConfig {
-        node_id: 1,
-        data_dir: dir.to_path_buf(),
         fsync,
         snapshot_every,
-        max_batch_cmds: 1000,
-        max_batch_bytes: 4 << 20,
+        ..ConsensusConfig::new(dir)
     }
 }
 

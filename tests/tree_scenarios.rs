@@ -241,6 +241,15 @@ impl Runner {
             ),
             Outcome::Reaped(r) => line(out, format!("zxid={} reaped {r:?}", a.zxid)),
             Outcome::SessionCreated { .. } => {}
+            Outcome::Moved { session, result } => line(
+                out,
+                format!(
+                    "zxid={} session {} moved {result:?}",
+                    a.zxid,
+                    self.session_name(*session)
+                ),
+            ),
+            Outcome::Duplicate => line(out, format!("zxid={} duplicate", a.zxid)),
         }
         for c in &a.changes {
             let kind = match c.kind {

@@ -82,6 +82,9 @@ impl CatchUp {
 }
 
 pub(crate) struct Inbound {
+    pub me: NodeId,
+    /// Voters, this node included.
+    pub voters: Vec<NodeId>,
     pub raft: Raft<TypeConfig>,
     pub proposer: mpsc::UnboundedSender<Proposal>,
     pub app: Arc<dyn StateMachine>,
@@ -95,6 +98,28 @@ fn refused(why: impl Into<String>) -> PeerResponse {
 }
 
 impl Service for Inbound {
+    /// The leader's connection broke: its process is gone. Waiting out the
+    /// election timeout would leave the cluster without writes for one or two
+    /// timeouts (the first vote is refused under the old leader's lease), so
+    /// the surviving voter with the smallest id campaigns at once; its second
+    /// try, one timeout later, finds the lease expired. One campaigner only,
+    /// or the survivors split the vote.
+    fn peer_lost(&self, from: NodeId) {
+        let (leader, state) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.state)
+        };
+        let first = self.voters.iter().find(|id| **id != from).copied();
+        if leader == Some(from) && state == ServerState::Follower && first == Some(self.me) {
+            tracing::info!(leader = from, "lost the leader's connection; campaigning");
+            let raft = self.raft.clone();
+            tokio::spawn(async move {
+                let _ = raft.trigger().elect().await;
+            });
+        }
+    }
+
     fn handle(&self, from: NodeId, req: PeerRequest) -> BoxFuture<PeerResponse> {
         let raft = self.raft.clone();
         match req {

@@ -369,6 +369,8 @@ impl Consensus {
             .collect();
         if let Some(t) = &transport {
             let inbound = Inbound {
+                me: cfg.node_id,
+                voters: cfg.members.keys().copied().collect(),
                 raft: raft.clone(),
                 proposer: tx.clone(),
                 app: sm.clone(),
@@ -480,6 +482,11 @@ impl Consensus {
                 None => Err(ConsensusError::ShuttingDown),
             }
         }
+    }
+
+    /// [`submit`](Self::submit) a ready-made command (no use for its sequence number).
+    pub async fn propose(&self, cmd: Bytes) -> Result<(), ConsensusError> {
+        self.submit(move |_| cmd).await
     }
 
     /// Linearizable read barrier (ZooKeeper's sync): waits until everything committed

@@ -369,6 +369,9 @@ async fn serve_peer(
             Ok(x) => x,
             Err(e) => {
                 debug!(peer, error = %e, "peer connection ended");
+                if !stop.is_cancelled() {
+                    service.peer_lost(peer);
+                }
                 break;
             }
         };

@@ -76,6 +76,9 @@ pub trait Service: Send + Sync + 'static {
     /// logging before this returns its future, so batches from one peer keep
     /// the order in which they arrived.
     fn handle(&self, from: NodeId, req: PeerRequest) -> BoxFuture<PeerResponse>;
+    /// The connection from `from` broke (reset or closed: its process died or
+    /// restarted), which is news long before any timeout.
+    fn peer_lost(&self, _from: NodeId) {}
 }
 
 /// Carries requests between nodes.

@@ -82,11 +82,16 @@ impl Sender {
 
     /// Fail everything queued (shutdown).
     pub fn stop(&self) {
+        self.fail(ConsensusError::ShuttingDown);
+    }
+
+    /// Fail everything queued and anything submitted later with `e`.
+    fn fail(&self, e: ConsensusError) {
         let mut q = self.lock();
         q.stopped = true;
         for mut item in q.items.drain(..) {
             if let Some(d) = item.done.take() {
-                let _ = d.send(Err(ConsensusError::ShuttingDown));
+                let _ = d.send(Err(e.clone()));
             }
         }
         drop(q);
@@ -129,6 +134,9 @@ impl Sender {
     }
 }
 
+/// Prefix of a send error after which nothing can be logged any more.
+const FATAL: &str = "fatal: ";
+
 pub(crate) struct SendLoop {
     pub me: NodeId,
     pub raft: Raft<TypeConfig>,
@@ -167,6 +175,14 @@ impl SendLoop {
             };
             match sent {
                 Ok(()) => self.sender.confirmed(),
+                // Consensus itself stopped (a storage fault, a replica that
+                // cannot apply): nothing will ever be logged from here.
+                Err(why) if why.starts_with(FATAL) => {
+                    tracing::error!(error = %why, "consensus stopped; failing queued commands");
+                    self.sender
+                        .fail(ConsensusError::Fatal(why[FATAL.len()..].to_string()));
+                    return;
+                }
                 Err(why) => {
                     debug!(error = %why, pending = self.sender.pending(), "commands not confirmed; sending again");
                     // Wait for a leader change, or a short while (the same leader may be back).
@@ -192,7 +208,8 @@ impl SendLoop {
         for w in waits {
             match w.await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Err(ConsensusError::NotLeader { .. })) => return Err("lost leadership".into()),
+                Ok(Err(e)) => return Err(format!("{FATAL}{e}")),
                 Err(_) => return Err("proposer stopped".into()),
             }
         }

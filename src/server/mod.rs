@@ -282,7 +282,7 @@ impl Server {
             per_ip: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         });
-        info!(addr = %local_addr, node_id = shared.node.id(), "listening for clients");
+        info!(addr = %local_addr, node_id = shared.node.id(), "serving clients");
         let tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(housekeeping(shared.clone())),

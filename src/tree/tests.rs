@@ -377,3 +377,272 @@ fn digest_ignores_map_order() {
     assert_eq!(copy.digest_from_scratch(), tree.digest());
     assert_eq!(copy.digest(), tree.digest());
 }
+
+/// A command from `node`'s boot `boot`, connection `conn`, numbered `seq`.
+fn from(node: u64, boot: u64, conn: u64, seq: u64, txn: Txn) -> Command {
+    Command {
+        origin: Origin {
+            node,
+            boot,
+            conn,
+            xid: 1,
+            seq,
+        },
+        time: 5,
+        txn,
+    }
+}
+
+fn session_of(applied: &crate::tree::Applied) -> i64 {
+    match applied.outcome {
+        Outcome::SessionCreated { session, .. } => session,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_command_sent_again_applies_once() {
+    let mut tree = Tree::new();
+    let s = session_of(&tree.apply(&from(
+        2,
+        7,
+        1,
+        1,
+        Txn::CreateSession {
+            timeout: 30_000,
+            passwd: [1; 16],
+        },
+    )));
+    let write = |seq: u64, name: &str| {
+        from(
+            2,
+            7,
+            1,
+            seq,
+            Txn::Write {
+                session: s,
+                auth: vec![],
+                op: create(format!("/{name}")),
+            },
+        )
+    };
+    let first = tree.apply(&write(2, "a"));
+    assert!(matches!(first.outcome, Outcome::Write(Ok(_))));
+    let zxid = tree.last_zxid();
+    // The same batch again (a new leader logged it too): skipped, no zxid.
+    for again in [write(1, "x"), write(2, "a")] {
+        let dup = tree.apply(&again);
+        assert_eq!(dup.outcome, Outcome::Duplicate);
+        assert!(dup.changes.is_empty());
+        assert_eq!(tree.last_zxid(), zxid);
+    }
+    assert!(tree.node("/x").is_none());
+    // The next number applies; another boot of the same node counts afresh.
+    assert!(matches!(
+        tree.apply(&write(3, "b")).outcome,
+        Outcome::Write(Ok(_))
+    ));
+    let other_boot = from(
+        2,
+        8,
+        1,
+        1,
+        Txn::Write {
+            session: s,
+            auth: vec![],
+            op: create("/c".into()),
+        },
+    );
+    // Another boot's connection does not own the session: SessionMoved, but applied once.
+    assert_eq!(
+        tree.apply(&other_boot).outcome,
+        Outcome::Write(Err(jute::ErrorCode::SessionMoved))
+    );
+    assert_eq!(tree.apply(&other_boot).outcome, Outcome::Duplicate);
+    // Old logs (sequence 0) are never deduplicated.
+    let old = cmd(
+        6,
+        Txn::Write {
+            session: s,
+            auth: vec![],
+            op: create("/d".into()),
+        },
+    );
+    assert!(matches!(tree.apply(&old).outcome, Outcome::Write(Ok(_))));
+    // The remembered numbers survive a snapshot.
+    let mut restored = Tree::from_snapshot(&tree.to_snapshot()).unwrap();
+    assert_eq!(restored.apply(&write(3, "b")).outcome, Outcome::Duplicate);
+    assert_eq!(restored, tree);
+}
+
+#[test]
+fn a_moved_session_refuses_its_old_connection() {
+    let mut tree = Tree::new();
+    let create_session = Txn::CreateSession {
+        timeout: 30_000,
+        passwd: [1; 16],
+    };
+    let s = session_of(&tree.apply(&from(1, 9, 4, 1, create_session)));
+    let write = |node, boot, conn, seq, name: &str| {
+        from(
+            node,
+            boot,
+            conn,
+            seq,
+            Txn::Write {
+                session: s,
+                auth: vec![],
+                op: create(format!("/{name}")),
+            },
+        )
+    };
+    assert!(matches!(
+        tree.apply(&write(1, 9, 4, 2, "a")).outcome,
+        Outcome::Write(Ok(_))
+    ));
+    // A wrong password does not move it.
+    let wrong = tree.apply(&from(
+        2,
+        5,
+        1,
+        1,
+        Txn::MoveSession {
+            session: s,
+            passwd: [2; 16],
+        },
+    ));
+    assert_eq!(
+        wrong.outcome,
+        Outcome::Moved {
+            session: s,
+            result: Err(jute::ErrorCode::SessionExpired)
+        }
+    );
+    let zxid = tree.last_zxid();
+    let moved = tree.apply(&from(
+        2,
+        5,
+        1,
+        2,
+        Txn::MoveSession {
+            session: s,
+            passwd: [1; 16],
+        },
+    ));
+    assert_eq!(
+        moved.outcome,
+        Outcome::Moved {
+            session: s,
+            result: Ok(30_000)
+        }
+    );
+    // A reconnect changes no znode and uses no zxid, as in ZooKeeper.
+    assert_eq!(tree.last_zxid(), zxid);
+    assert_eq!(
+        tree.apply(&write(1, 9, 4, 3, "b")).outcome,
+        Outcome::Write(Err(jute::ErrorCode::SessionMoved))
+    );
+    assert_eq!(
+        tree.apply(&from(1, 9, 4, 4, Txn::CloseSession { session: s }))
+            .outcome,
+        Outcome::Write(Err(jute::ErrorCode::SessionMoved))
+    );
+    assert!(matches!(
+        tree.apply(&write(2, 5, 1, 3, "c")).outcome,
+        Outcome::Write(Ok(_))
+    ));
+    // Expiry (nobody waits) closes it whatever its owner.
+    assert_eq!(
+        tree.apply(&from(3, 1, 0, 1, Txn::CloseSession { session: s }))
+            .outcome,
+        Outcome::SessionClosed { session: s }
+    );
+    // A move after expiry fails: the client is told its session expired.
+    let late = tree.apply(&from(
+        2,
+        5,
+        1,
+        4,
+        Txn::MoveSession {
+            session: s,
+            passwd: [1; 16],
+        },
+    ));
+    assert!(matches!(
+        late.outcome,
+        Outcome::Moved { result: Err(_), .. }
+    ));
+}
+
+#[test]
+fn old_commands_and_snapshots_still_decode() {
+    // A command and a snapshot in the layout written before boots and owners.
+    #[derive(serde::Serialize)]
+    struct OriginV1 {
+        node: u64,
+        conn: u64,
+        xid: i32,
+    }
+    #[derive(serde::Serialize)]
+    struct CommandV1 {
+        origin: OriginV1,
+        time: i64,
+        txn: Txn,
+    }
+    let old = CommandV1 {
+        origin: OriginV1 {
+            node: 1,
+            conn: 3,
+            xid: 9,
+        },
+        time: 77,
+        txn: Txn::CreateSession {
+            timeout: 4000,
+            passwd: [5; 16],
+        },
+    };
+    let bytes = postcard::to_stdvec(&old).unwrap();
+    let cmd = Command::decode(&bytes).unwrap();
+    assert_eq!(
+        (cmd.origin.node, cmd.origin.boot, cmd.origin.conn),
+        (1, 0, 3)
+    );
+    assert_eq!((cmd.origin.xid, cmd.origin.seq, cmd.time), (9, 0, 77));
+    assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
+
+    let mut tree = Tree::new();
+    let s = session_of(&tree.apply(&cmd));
+    #[derive(serde::Serialize)]
+    struct SessionV1 {
+        timeout: i32,
+        passwd: [u8; 16],
+        ephemerals: std::collections::BTreeSet<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct TreeV1<'a> {
+        nodes: &'a std::collections::HashMap<String, crate::tree::Znode>,
+        sessions: std::collections::BTreeMap<i64, SessionV1>,
+        last_zxid: i64,
+        next_session: i64,
+        reapable: std::collections::BTreeSet<String>,
+    }
+    let v1 = TreeV1 {
+        nodes: &tree.nodes,
+        sessions: [(
+            s,
+            SessionV1 {
+                timeout: 4000,
+                passwd: [5; 16],
+                ephemerals: Default::default(),
+            },
+        )]
+        .into(),
+        last_zxid: tree.last_zxid,
+        next_session: tree.next_session,
+        reapable: Default::default(),
+    };
+    let restored = Tree::from_snapshot(&postcard::to_stdvec(&v1).unwrap()).unwrap();
+    assert_eq!(restored.session(s).map(|r| r.timeout), Some(4000));
+    assert_eq!(restored.digest(), tree.digest());
+    assert_eq!(restored.last_zxid(), tree.last_zxid());
+}
