@@ -735,19 +735,17 @@ async fn form(
         let mut fresh = 1; // this node
         let mut existing: Option<u64> = None;
         for id in members.keys().filter(|id| **id != me) {
-            match transport.call(*id, PeerRequest::Status).await {
-                Ok(PeerResponse::Status {
-                    last_log_index,
-                    committed,
-                }) => {
-                    if last_log_index.unwrap_or(0) > 0 {
-                        let c = committed.unwrap_or(0);
-                        existing = Some(existing.map_or(c, |e: u64| e.max(c)));
-                    } else {
-                        fresh += 1;
-                    }
+            if let Ok(PeerResponse::Status {
+                last_log_index,
+                committed,
+            }) = transport.call(*id, PeerRequest::Status).await
+            {
+                if last_log_index.unwrap_or(0) > 0 {
+                    let c = committed.unwrap_or(0);
+                    existing = Some(existing.map_or(c, |e: u64| e.max(c)));
+                } else {
+                    fresh += 1;
                 }
-                _ => {}
             }
         }
         if let Some(committed) = existing {

@@ -88,11 +88,10 @@ pub(crate) async fn run(
                                 leader: f.leader_id,
                             })
                         }
+                        // Lost leadership some other way: the sender tries the next leader.
                         Ok(Err(e)) => {
-                            Err(ConsensusError::NotLeader { leader: None }).map_err(|x| {
-                                tracing::debug!(error = %e, "entry not committed");
-                                x
-                            })
+                            tracing::debug!(error = %e, "entry not committed here");
+                            Err(ConsensusError::NotLeader { leader: None })
                         }
                         Err(_) => Err(ConsensusError::ShuttingDown),
                     };
