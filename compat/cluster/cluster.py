@@ -120,6 +120,14 @@ class Node:
             cmd = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"] + cmd
         return cmd
 
+    def log_tail(self, lines=8):
+        try:
+            with open(self.logfile, "rb") as f:
+                return "\n".join("    " + l.decode(errors="replace")
+                                 for l in f.read().splitlines()[-lines:])
+        except OSError:
+            return "    (no log)"
+
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -219,7 +227,9 @@ class Cluster:
         while time.monotonic() < deadline:
             for n in nodes:
                 if not self.nodes[n].running():
-                    raise RuntimeError(f"node {n} exited; see {self.nodes[n].logfile}")
+                    tail = self.nodes[n].log_tail()
+                    raise RuntimeError(f"node {n} exited (rc {self.nodes[n].proc.returncode if self.nodes[n].proc else '?'}); "
+                                       f"last log lines:\n{tail}")
             modes = {n: mode(n) for n in nodes}
             if (list(modes.values()).count("leader") == 1
                     and all(m in ("leader", "follower") for m in modes.values())):

@@ -87,10 +87,12 @@ fi
 limit=1800; [ "$profile" = --long ] && limit=7200
 start=$(date +%s)
 set +e
-timeout --signal=TERM --kill-after=60 "$limit" "${netns[@]}" "$venv/bin/python" -u "$here/harness.py" \
+# --foreground keeps the harness in this process group, so Ctrl-C reaches it (it then cleans up);
+# tee ignores SIGINT so the harness can still print while it does.
+timeout --foreground --signal=TERM --kill-after=60 "$limit" "${netns[@]}" "$venv/bin/python" -u "$here/harness.py" \
   --target "$target" "$profile" "${extra[@]}" --lincheck "$lincheck" --java-build "$jbuild" \
   --results-dir "$results" --run-id "$run_id" --scratch "$scratch" \
-  ${corral_bin:+--corral-bin "$corral_bin"} 2>&1 | tee "$results/cluster-$target.log"
+  ${corral_bin:+--corral-bin "$corral_bin"} 2>&1 | (trap '' INT; exec tee "$results/cluster-$target.log")
 rc=${PIPESTATUS[0]}
 set -e
 echo "cluster run: $(( $(date +%s) - start ))s (netns: $([ ${#netns[@]} -gt 0 ] && echo private || echo host)), results in $results/cluster-$target.{md,json,log}"
