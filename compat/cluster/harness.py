@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -329,6 +330,7 @@ class Harness:
         stop = threading.Event()
         threads = []
         stopfile = None
+        chk = None
         checks = []
         skipped_reason = None
         try:
@@ -396,33 +398,74 @@ class Harness:
             cl.wait_healthy(60)
             log(f"healed; modes {cl.modes()}")
 
-            # ---- checks
-            hist = rec.history_text()
-            with open(os.path.join(self.results_dir, f"cluster-{cl.target}-{fault}-{rep}.history"),
-                      "w") as f:
-                f.write(hist)
-            rc = CK.register_counts(rec.events)
-            if rec.unexpected:
-                rc["unexpected"] = len(rec.unexpected)
-            reg = CK.check_register(hist, self.lincheck, p["lincheck_timeout"], rc)
-            if rec.unexpected:
-                reg.ok = False
-                reg.problems += rec.unexpected[:5]
-            checks.append(reg)
+            # ---- checks, each on its own: one that cannot collect its data fails alone.
+            # A fresh client: the old ones may have seen a zxid the ensemble no longer has
+            # (after the self-test wipe), and ZooKeeper refuses such clients.
+            chk = make_client(CL.connect_string())
+            chk.start(timeout=30)
+            sessions_lost = 0
 
-            present = call(adm, "get_children", f"{base}/seq")
-            seq = CK.check_seq(rec.seq, present)
-            checks.append(seq)
+            def run_check(name, fn):
+                try:
+                    checks.append(fn())
+                except Exception as e:
+                    checks.append(CK.Check(name, False, {}, [f"could not check: {e!r}"]))
 
-            eph = call(adm, "exists", f"{base}/session/eph")
-            srec = {"connected_to": sess_node, "target": target, "session_before": sess.session,
-                    "session_after": sess.c.client_id[0] if sess.c.client_id else None,
-                    "states": list(sess.states), "expired": sess.lost,
-                    "ephemeral_owner": eph.ephemeralOwner if eph else None}
-            checks.append(CK.check_session(srec))
+            def register():
+                # a final synced read through the fresh client closes the history: it must see
+                # the last acknowledged write (and the znode must still exist)
+                t_inv = now() - t0
+                try:
+                    chk.sync_async(key).get(timeout=OP_TIMEOUT)
+                    data, st = call(chk, "get", key)
+                    rec.ev(t_inv, "final", "invoke", f"{key} read")
+                    rec.ev(now() - t0, "final", "ok",
+                           f"{data.decode() if data else 'nil'} {st.version}")
+                except NoNodeError:
+                    rec.unexpected.append(f"final read: the register znode {key} is gone")
+                hist = rec.history_text()
+                with open(os.path.join(self.results_dir,
+                                       f"cluster-{cl.target}-{fault}-{rep}.history"), "w") as f:
+                    f.write(hist)
+                rc = CK.register_counts(rec.events)
+                if rec.unexpected:
+                    rc["unexpected"] = len(rec.unexpected)
+                reg = CK.check_register(hist, self.lincheck, p["lincheck_timeout"], rc)
+                if rec.unexpected:
+                    reg.ok = False
+                    reg.problems += rec.unexpected[:5]
+                return reg
 
-            counter = int(call(adm, "get", f"{base}/mutex/counter")[0])
-            checks.append(CK.check_curator(cur_results, counter, p["curator_jvms"]))
+            def seq():
+                try:
+                    present = call(chk, "get_children", f"{base}/seq")
+                except NoNodeError:
+                    present = []
+                return CK.check_seq(rec.seq, present)
+
+            def session():
+                eph = call(chk, "exists", f"{base}/session/eph")
+                srec = {"connected_to": sess_node, "target": target,
+                        "session_before": sess.session,
+                        "session_after": sess.c.client_id[0] if sess.c.client_id else None,
+                        "states": list(sess.states), "expired": sess.lost,
+                        "ephemeral_owner": eph.ephemeralOwner if eph else None}
+                return CK.check_session(srec)
+
+            counter = None
+
+            def curator():
+                nonlocal counter
+                try:
+                    counter = int(call(chk, "get", f"{base}/mutex/counter")[0])
+                except NoNodeError:
+                    counter = None
+                return CK.check_curator(cur_results, counter, p["curator_jvms"])
+
+            run_check("register", register)
+            run_check("seq", seq)
+            run_check("session", session)
+            run_check("curator", curator)
 
             # close every client (sessions end cleanly) before comparing trees
             sessions_lost = sum(1 for c in clients if c.session_changed())
@@ -430,16 +473,17 @@ class Harness:
             for c in clients:
                 c.close()
             clients = []
-            checks.append(self.convergence())
+            run_check("convergence", self.convergence)
 
-            metrics = CK.failover_metrics(rec.writes, t_fault - t0, t_heal - t0, target,
-                                          t_end=t_end)
-            cur_short = 0
-            cw = [w for w in cur_results if w]
-            if cw and counter < sum(w["increments"] for w in cw):
-                cur_short = sum(w["increments"] for w in cw) - counter
-            acked_lost = seq.counts["lost"] + cur_short
-            checks.append(CK.check_failover(metrics, sessions_lost, acked_lost))
+            def failover():
+                metrics = CK.failover_metrics(rec.writes, t_fault - t0, t_heal - t0, target,
+                                              t_end=t_end)
+                incr = sum(w["increments"] for w in cur_results if w)
+                cur_short = incr - (counter or 0) if incr > (counter or 0) else 0
+                seq_lost = next((c.counts.get("lost", 0) for c in checks if c.name == "seq"), 0)
+                return CK.check_failover(metrics, sessions_lost, seq_lost + cur_short)
+
+            run_check("failover", failover)
         finally:
             stop.set()
             if stopfile:
@@ -447,12 +491,19 @@ class Harness:
             self.kill_jvms()
             for c in clients:
                 c.close()
-            try:
-                delete_tree(adm, base)
-            except Exception as e:
-                log(f"cleanup of {base}: {e!r}")
-            adm.stop()
-            adm.close()
+            for z in (chk, adm):
+                if z is None:
+                    continue
+                try:
+                    if z.connected:
+                        delete_tree(z, base)
+                        break
+                except Exception as e:
+                    log(f"cleanup of {base}: {e!r}")
+            for z in (chk, adm):
+                if z is not None:
+                    z.stop()
+                    z.close()
 
         if skipped_reason:
             for c in checks:
@@ -505,6 +556,24 @@ class Harness:
                     note = f"SKIP partition ineffective without per-node uids: {why}"
                 else:
                     note = f"FAIL partition: {why}"
+        elif fault == "selftest-wipe":
+            # Not a fault a real server survives: proves the checkers bite on a real ensemble.
+            # kill -9 every node, delete everything in their dataDirs but myid, restart.
+            log("self-test: kill -9 all nodes, wipe their data, restart (checkers must FAIL)")
+            t_fault = now()
+            for n in CL.NODES:
+                cl.nodes[n].kill9()
+            for n in CL.NODES:
+                d = cl.nodes[n].data
+                for e in os.listdir(d):
+                    if e != "myid":
+                        pe = os.path.join(d, e)
+                        shutil.rmtree(pe) if os.path.isdir(pe) else os.remove(pe)
+            for n in CL.NODES:
+                cl.nodes[n].start()
+            cl.wait_healthy(60)
+            t_heal = now()
+            note = "self-test: all data wiped on purpose, the checkers must FAIL"
         elif fault == "rolling-restart":
             t_fault = now()
             others = [n for n in CL.NODES if n != target]
@@ -568,7 +637,7 @@ def main():
         prof["reps"] = args.reps
     faults = [f.strip() for f in args.faults.split(",") if f.strip()]
     for f in faults:
-        if f not in ALL_FAULTS:
+        if f not in ALL_FAULTS + ["selftest-wipe"]:
             ap.error(f"unknown fault {f}; known: {','.join(ALL_FAULTS)}")
     os.makedirs(args.results_dir, exist_ok=True)
     # kazoo's connection warnings (expected during faults) go to a file, not the console
@@ -647,8 +716,8 @@ def write_results(args, prof, rows, wall):
              f"wall={wall:.0f}s\n",
              "| fault | rep | status | register ops/info | lincheck | seq acked/unknown/lost | "
              "session | curator incr/counter | convergence znodes/diffs | failover ms | "
-             "p99 ms | max ms | max gap ms | sessions lost | acked lost |",
-             "|" + "---|" * 15]
+             "p99 ms | max ms | max gap ms | sessions lost | acked lost | note |",
+             "|" + "---|" * 16]
     for r in rows:
         lines.append("| " + " | ".join(str(x) for x in [
             r["fault"], r["rep"], r["status"],
@@ -659,9 +728,8 @@ def write_results(args, prof, rows, wall):
             f"{g(r, 'convergence', 'znodes')}/{g(r, 'convergence', 'differences')}",
             g(r, "failover", "failover_ms"), g(r, "failover", "p99_ms"),
             g(r, "failover", "max_ms"), g(r, "failover", "max_gap_ms"),
-            g(r, "failover", "sessions_lost"), g(r, "failover", "acked_lost")]) + " |")
-        if r.get("note"):
-            lines.append(f"|  |  | note: {r['note']} |" + "  |" * 12)
+            g(r, "failover", "sessions_lost"), g(r, "failover", "acked_lost"),
+            r.get("note", "").replace("|", "/")]) + " |")
     with open(base + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
