@@ -208,6 +208,8 @@ pub struct Consensus {
     node_id: u64,
     raft: Raft<TypeConfig>,
     sender: Arc<Sender>,
+    /// The local proposer's queue (used directly only by `propose_as_leader`).
+    proposer: mpsc::UnboundedSender<proposer::Proposal>,
     transport: Option<Arc<dyn Transport>>,
     app: Arc<dyn StateMachine>,
     /// Proposer, send loop, formation: stopped at shutdown.
@@ -446,6 +448,7 @@ impl Consensus {
             node_id: cfg.node_id,
             raft,
             sender,
+            proposer: tx,
             transport,
             app: sm,
             tasks: Mutex::new(tasks),
@@ -480,6 +483,33 @@ impl Consensus {
             match rx {
                 Some(rx) => rx.await.unwrap_or(Err(ConsensusError::ShuttingDown)),
                 None => Err(ConsensusError::ShuttingDown),
+            }
+        }
+    }
+
+    /// Log a command only if this node leads now, straight to the proposer: for decisions
+    /// only the current leader may take (session expiry, reaping). Never sent again after
+    /// a leader change, as [`submit`](Self::submit) would: a deposed leader's expiry must
+    /// not reach its successor, which gives every session a fresh timeout.
+    pub fn propose_as_leader(
+        &self,
+        cmd: Bytes,
+    ) -> impl Future<Output = Result<(), ConsensusError>> + Send + 'static {
+        let queued = if self.stopping.load(Ordering::Acquire) {
+            Err(ConsensusError::ShuttingDown)
+        } else if self.raft.metrics().borrow().state != ServerState::Leader {
+            Err(ConsensusError::NotLeader { leader: None })
+        } else {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            self.proposer
+                .send(proposer::Proposal { cmd, done })
+                .map(|()| rx)
+                .map_err(|_| ConsensusError::ShuttingDown)
+        };
+        async move {
+            match queued {
+                Ok(rx) => rx.await.unwrap_or(Err(ConsensusError::ShuttingDown)),
+                Err(e) => Err(e),
             }
         }
     }

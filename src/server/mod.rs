@@ -149,9 +149,19 @@ impl Shared {
                 .is_some_and(|age| age <= self.config.peer_timeout())
     }
 
-    /// Queue a command nobody waits on (expiry, reaping).
+    /// Log a leader's decision nobody waits on (expiry, reaping), only while
+    /// this node leads (never resent to a later leader).
     fn propose_internal(&self, txn: Txn) {
-        let fut = self.submit(0, 0, txn);
+        let cmd = Command {
+            origin: Origin {
+                node: self.node.id(),
+                boot: self.node.boot(),
+                ..Origin::default()
+            },
+            time: now_ms(),
+            txn,
+        };
+        let fut = self.consensus.propose_as_leader(cmd.encode());
         tokio::spawn(async move {
             if let Err(e) = fut.await {
                 warn!(error = %e, "internal proposal failed");
@@ -483,7 +493,9 @@ async fn housekeeping(shared: Arc<Shared>) {
                 }
             }
         }
-        if !m.is_leader {
+        // A leader cut off from the majority decides nothing: its successor
+        // may be hearing from these sessions' clients right now.
+        if !m.is_leader || !serving {
             led_term = None;
             continue;
         }
