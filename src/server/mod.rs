@@ -3,7 +3,7 @@
 //! containers and TTL nodes (as txns through the log, like every change).
 
 mod connection;
-pub(crate) mod four_letter;
+pub mod four_letter;
 mod read;
 pub mod request;
 pub mod stats;
@@ -351,6 +351,12 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What the server's tasks share: its tree, consensus and settings (for
+    /// in-process cluster tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Where the admin HTTP server listens, if it started.
