@@ -1,0 +1,1184 @@
+//! Three-node clusters in one process: every node a real `Server` with its
+//! own data directory and a real client port, peers talking over an
+//! in-memory network (`MemNet`) the test can cut. Clients are
+//! zookeeper-client and, where exact frames matter, the raw client from
+//! tests/common. Each scenario ends with every live replica holding the
+//! same tree.
+//!
+//! The tests run one at a time (`SERIAL`): several assert timings (expiry,
+//! syncLimit) that two cores shared by nine clusters would blur.
+//! RUST_LOG=info (or corral=debug) shows every node's logs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Connect, Raw};
+use corral::config::{Config, ServeArgs};
+use corral::consensus::ConsensusMetrics;
+use corral::consensus::memnet::MemNet;
+use corral::server::{Server, Shared, four_letter};
+use corral::tree::{SessionRecord, Tree};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use jute::{
+    Acl, CreateMode, CreateRequest, ErrorCode, GetDataRequest, OpCode, Request, Response,
+    SetDataRequest,
+};
+use zookeeper_client as zk;
+
+/// tickTime, ms: sessions get 400 ms to 4 s; syncLimit (5 ticks) is 1 s.
+const TICK: u64 = 200;
+/// Raft election timeout, ms (randomised up to twice this; heartbeats every 30 ms).
+const ELECTION: u64 = 150;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Run a scenario alone (see `SERIAL`) and within `secs`.
+async fn scenario<F: Future<Output = ()>>(secs: u64, body: F) {
+    let _alone = SERIAL.lock().await;
+    init_logs();
+    let started = Instant::now();
+    if tokio::time::timeout(Duration::from_secs(secs), body)
+        .await
+        .is_err()
+    {
+        panic!("scenario did not finish within {secs} s");
+    }
+    eprintln!("scenario took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn init_logs() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Poll `ok` every 10 ms until it holds; panic naming `what` after `within`.
+async fn eventually(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if ok() {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > within {
+            panic!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+struct Member {
+    dir: PathBuf,
+    /// The client address, kept across restarts so clients find the node again.
+    addr: SocketAddr,
+    server: Option<Server>,
+}
+
+/// N in-process nodes on one MemNet.
+struct Cluster {
+    net: Arc<MemNet>,
+    ids: Vec<u64>,
+    members: BTreeMap<u64, Member>,
+    snap_count: Option<u64>,
+    _root: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(n: u64) -> Cluster {
+        Self::start_with(n, None).await
+    }
+
+    /// Start `n` nodes (ids 1..=n) and wait until they agree on a leader.
+    async fn start_with(n: u64, snap_count: Option<u64>) -> Cluster {
+        let root = tempfile::tempdir().expect("tempdir");
+        let ids: Vec<u64> = (1..=n).collect();
+        let members = ids
+            .iter()
+            .map(|id| {
+                let member = Member {
+                    dir: root.path().join(format!("node{id}")),
+                    addr: "127.0.0.1:0".parse().expect("addr"),
+                    server: None,
+                };
+                (*id, member)
+            })
+            .collect();
+        let mut c = Cluster {
+            net: MemNet::new(),
+            ids,
+            members,
+            snap_count,
+            _root: root,
+        };
+        for id in c.ids.clone() {
+            c.boot(id).await;
+        }
+        c.leader().await;
+        c
+    }
+
+    fn config(&self, id: u64) -> Config {
+        let m = &self.members[&id];
+        let args = ServeArgs {
+            node_id: Some(id),
+            // Only names: MemNet carries the peer traffic.
+            peers: self
+                .ids
+                .iter()
+                .map(|i| format!("{i}=127.0.0.1:{i}"))
+                .collect(),
+            client_addr: Some(m.addr),
+            data_dir: Some(m.dir.clone()),
+            tick_time: Some(TICK),
+            election_timeout: Some(ELECTION),
+            admin_server: Some("no".into()),
+            force_sync: Some("no".into()),
+            snap_count: self.snap_count,
+            ..Default::default()
+        };
+        Config::load(&args).expect("config").0
+    }
+
+    async fn boot(&mut self, id: u64) {
+        let config = self.config(id);
+        let server = Server::start_with(config, Some(self.net.port(id)))
+            .await
+            .unwrap_or_else(|e| panic!("node {id} did not start: {e}"));
+        let m = self.members.get_mut(&id).expect("member");
+        m.addr = server.local_addr();
+        m.server = Some(server);
+    }
+
+    fn server(&self, id: u64) -> &Server {
+        self.members[&id]
+            .server
+            .as_ref()
+            .unwrap_or_else(|| panic!("node {id} is down"))
+    }
+
+    fn shared(&self, id: u64) -> &Arc<Shared> {
+        self.server(id).shared()
+    }
+
+    fn metrics(&self, id: u64) -> ConsensusMetrics {
+        self.shared(id).consensus.metrics()
+    }
+
+    fn addr(&self, id: u64) -> SocketAddr {
+        self.members[&id].addr
+    }
+
+    fn live(&self) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.server.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn others(&self, id: u64) -> Vec<u64> {
+        self.ids.iter().copied().filter(|i| *i != id).collect()
+    }
+
+    /// The leader every live node follows and serves for.
+    async fn leader(&self) -> u64 {
+        self.leader_of(&self.live()).await
+    }
+
+    /// The leader the nodes in `group` agree on, once each of them serves clients.
+    async fn leader_of(&self, group: &[u64]) -> u64 {
+        let mut found = None;
+        eventually(
+            &format!("one leader serving {group:?}"),
+            Duration::from_secs(10),
+            || {
+                let ms: Vec<ConsensusMetrics> = group.iter().map(|id| self.metrics(*id)).collect();
+                let Some(l) = ms[0].leader.filter(|l| group.contains(l)) else {
+                    return false;
+                };
+                let agreed = ms.iter().all(|m| m.leader == Some(l));
+                let serving = group.iter().all(|id| self.shared(*id).serving());
+                found = Some(l);
+                agreed && serving && self.metrics(l).is_leader
+            },
+        )
+        .await;
+        found.expect("leader")
+    }
+
+    /// Stop a node as a crash (kill -9) would, as the others see it: cut
+    /// off at once, so nothing it has in flight gets through (its peers'
+    /// requests to it go unanswered), then shut down; its data directory
+    /// stays for a restart. Heals every link afterwards: not for use while
+    /// a partition is in place.
+    async fn crash(&mut self, id: u64) {
+        let server = self
+            .members
+            .get_mut(&id)
+            .and_then(|m| m.server.take())
+            .unwrap_or_else(|| panic!("node {id} is already down"));
+        self.net.isolate(id, &self.ids);
+        server.shutdown().await;
+        self.net.heal();
+    }
+
+    /// Stop a node cleanly (the end of a scenario).
+    async fn stop_node(&mut self, id: u64) {
+        if let Some(server) = self.members.get_mut(&id).and_then(|m| m.server.take()) {
+            server.shutdown().await;
+        }
+    }
+
+    /// Start a crashed node again on its data directory and client address.
+    async fn restart(&mut self, id: u64) {
+        assert!(self.members[&id].server.is_none(), "node {id} is running");
+        self.boot(id).await;
+    }
+
+    fn isolate(&self, id: u64) {
+        self.net.isolate(id, &self.ids);
+    }
+
+    fn heal(&self) {
+        self.net.heal();
+    }
+
+    fn digest(&self, id: u64) -> (i64, u64) {
+        four_letter::digest(self.shared(id))
+    }
+
+    /// Wait until every live node reports the same (last zxid, digest) and
+    /// their whole trees (sessions and their owners included) are equal.
+    /// Some txns take no zxid (a session moving), so equal digests alone
+    /// can be a moment early: the trees are compared once the nodes have
+    /// also applied the same log index.
+    async fn wait_converged(&self) -> (i64, u64) {
+        let live = self.live();
+        let within = Duration::from_secs(15);
+        let t0 = Instant::now();
+        loop {
+            let digests: Vec<(u64, (i64, u64))> =
+                live.iter().map(|id| (*id, self.digest(*id))).collect();
+            let applied: Vec<(u64, Option<u64>)> = live
+                .iter()
+                .map(|id| (*id, self.metrics(*id).applied_index))
+                .collect();
+            let mut differs = None;
+            if digests.iter().all(|(_, d)| *d == digests[0].1)
+                && applied.iter().all(|(_, a)| *a == applied[0].1)
+            {
+                let first = self.shared(live[0]).node.lock().tree.clone();
+                differs = live[1..].iter().find_map(|id| {
+                    let tree = self.shared(*id).node.lock().tree.clone();
+                    (tree != first).then(|| tree_diff(live[0], &first, *id, &tree))
+                });
+                if differs.is_none() {
+                    return digests[0].1;
+                }
+            }
+            if t0.elapsed() > within {
+                panic!(
+                    "replicas did not converge within {within:?}: (zxid, digest) {digests:?}, \
+                     applied {applied:?}; {}",
+                    differs.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether node `id`'s replica holds `path`.
+    fn has(&self, id: u64, path: &str) -> bool {
+        self.shared(id).node.lock().tree.node(path).is_some()
+    }
+
+    /// The children of `path` on node `id`'s replica, with their data.
+    fn children(&self, id: u64, path: &str) -> BTreeMap<String, Bytes> {
+        let state = self.shared(id).node.lock();
+        let node = state.tree.node(path).expect("parent exists");
+        node.children
+            .iter()
+            .map(|c| {
+                let data = state
+                    .tree
+                    .node(&format!("{path}/{c}"))
+                    .and_then(|n| n.data.clone())
+                    .unwrap_or_default();
+                (c.clone(), data)
+            })
+            .collect()
+    }
+
+    fn last_zxid(&self, id: u64) -> i64 {
+        self.shared(id).node.lock().tree.last_zxid()
+    }
+
+    /// Shut every live node down cleanly (the end of a scenario).
+    async fn stop(mut self) {
+        for id in self.live() {
+            self.stop_node(id).await;
+        }
+    }
+}
+
+/// Where two replicas' trees differ, as far as the tree shows it.
+fn tree_diff(a: u64, ta: &Tree, b: u64, tb: &Tree) -> String {
+    let sessions = |t: &Tree| -> BTreeMap<i64, SessionRecord> {
+        t.sessions().map(|(id, s)| (id, s.clone())).collect()
+    };
+    let (sa, sb) = (sessions(ta), sessions(tb));
+    let ids: std::collections::BTreeSet<i64> = sa.keys().chain(sb.keys()).copied().collect();
+    let mut out = format!(
+        "nodes {a} and {b} hold different trees: zxid {:#x}/{:#x}, digest {}/{}, \
+         znodes {}/{}, totals {:?}/{:?}",
+        ta.last_zxid(),
+        tb.last_zxid(),
+        ta.digest(),
+        tb.digest(),
+        ta.node_count(),
+        tb.node_count(),
+        ta.check_totals(),
+        tb.check_totals()
+    );
+    for id in ids {
+        if sa.get(&id) != sb.get(&id) {
+            out.push_str(&format!(
+                "; session {id:#x}: {:?} / {:?}",
+                sa.get(&id),
+                sb.get(&id)
+            ));
+        }
+    }
+    out
+}
+
+fn open() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+fn mode(m: zk::CreateMode) -> zk::CreateOptions<'static> {
+    m.with_acls(zk::Acls::anyone_all())
+}
+
+async fn client(addr: SocketAddr, timeout: Duration) -> zk::Client {
+    zk::Client::connector()
+        .with_session_timeout(timeout)
+        .connect(&addr.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+}
+
+fn create(path: &str, data: &[u8], mode: CreateMode) -> Request {
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data: Some(Bytes::copy_from_slice(data)),
+        acl: Acl::open_unsafe(),
+        flags: mode.code(),
+    })
+}
+
+fn set_data(path: &str, data: &[u8]) -> Request {
+    Request::SetData(SetDataRequest {
+        path: path.into(),
+        data: Some(Bytes::copy_from_slice(data)),
+        version: -1,
+    })
+}
+
+/// The sequence number ZooKeeper appends to a sequential node's name.
+fn seq_of(name: &str) -> i64 {
+    name[name.len() - 10..]
+        .parse()
+        .unwrap_or_else(|_| panic!("not a sequential name: {name}"))
+}
+
+/// Resume a session on `addr` with a raw connection: Ok(the connection),
+/// Err(Some(timeout 0 answer)) when told the session expired, Err(None)
+/// when closed without an answer.
+async fn resume(
+    addr: SocketAddr,
+    session: i64,
+    passwd: &Bytes,
+) -> Result<Raw, Option<jute::ConnectResponse>> {
+    let (raw, rsp, _) = Raw::handshake(
+        addr,
+        Connect {
+            session,
+            passwd: Some(passwd.clone()),
+            ..Connect::default()
+        },
+    )
+    .await;
+    match raw {
+        Some(raw) => {
+            assert_eq!(raw.session, session, "resumed as another session");
+            Ok(raw)
+        }
+        None => Err(rsp),
+    }
+}
+
+/// Crash follower `f` and write `n` nodes under `/backlog` one at a time
+/// through node `via` (each its own log entry): restarted, `f` comes back
+/// `n` entries behind.
+async fn fall_behind(c: &mut Cluster, f: u64, via: u64, n: usize) {
+    c.crash(f).await;
+    let zk = client(c.addr(via), Duration::from_secs(4)).await;
+    if zk.check_stat("/backlog").await.unwrap().is_none() {
+        zk.create("/backlog", b"", &open()).await.unwrap();
+    }
+    for i in 0..n {
+        zk.create(
+            "/backlog/n-",
+            &[7; 512],
+            &mode(zk::CreateMode::PersistentSequential),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("backlog write {i}: {e}"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// 1. Three nodes form one cluster: one leader, two followers; a client on
+///    each node writes, and after sync every client reads every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_form_one_cluster_and_share_writes() {
+    scenario(30, async {
+        let c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let states: BTreeMap<u64, &str> = c
+            .ids
+            .iter()
+            .map(|id| (*id, four_letter::server_state(c.shared(*id))))
+            .collect();
+        let leaders: Vec<u64> = c
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| c.metrics(*id).is_leader)
+            .collect();
+        assert_eq!(
+            leaders,
+            vec![leader],
+            "exactly one leader; states {states:?}"
+        );
+        for id in &c.ids {
+            let want = if *id == leader { "leader" } else { "follower" };
+            assert_eq!(states[id], want, "node {id}: states {states:?}");
+            let m = c.metrics(*id);
+            assert_eq!((m.voters, m.leader), (3, Some(leader)), "node {id}");
+        }
+        let lm = c.metrics(leader);
+        assert_eq!(lm.followers, 2, "the leader replicates to both others");
+
+        let mut clients = Vec::new();
+        for id in &c.ids {
+            clients.push((*id, client(c.addr(*id), Duration::from_secs(4)).await));
+        }
+        clients[0].1.create("/s1", b"", &open()).await.unwrap();
+        for (id, zk) in &clients {
+            let path = format!("/s1/from-{id}");
+            zk.create(&path, format!("written on {id}").as_bytes(), &open())
+                .await
+                .unwrap_or_else(|e| panic!("create {path} on node {id}: {e}"));
+        }
+        for (reader, zk) in &clients {
+            zk.sync("/s1").await.unwrap();
+            for (writer, _) in &clients {
+                let path = format!("/s1/from-{writer}");
+                let (data, _) = zk
+                    .get_data(&path)
+                    .await
+                    .unwrap_or_else(|e| panic!("node {reader} reading {path}: {e}"));
+                assert_eq!(data, format!("written on {writer}").as_bytes());
+            }
+            let (children, _) = zk.get_children("/s1").await.unwrap();
+            assert_eq!(children.len(), 3, "node {reader}: {children:?}");
+        }
+        c.wait_converged().await;
+        drop(clients);
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 2. Writes through a follower are answered by that follower, in request
+///    order: 200 pipelined sequential creates come back by xid, with
+///    increasing zxids and increasing sequence numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_answers_pipelined_writes_in_order() {
+    scenario(30, async {
+        let c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let f = c.others(leader)[0];
+        let mut raw = Raw::connect(c.addr(f)).await;
+        let r = raw.call(create("/q", b"", CreateMode::Persistent)).await;
+        assert_eq!(r.header.err, 0);
+
+        const N: usize = 200;
+        let mut xids = Vec::with_capacity(N);
+        for i in 0..N {
+            xids.push(
+                raw.send(create(
+                    "/q/n-",
+                    i.to_string().as_bytes(),
+                    CreateMode::PersistentSequential,
+                ))
+                .await,
+            );
+        }
+        let mut last_zxid = r.header.zxid;
+        let mut last_seq = -1;
+        for (i, xid) in xids.iter().enumerate() {
+            let reply = raw
+                .next(OpCode::Create)
+                .await
+                .unwrap_or_else(|| panic!("connection closed before reply {i}"));
+            assert_eq!(reply.header.xid, *xid, "reply {i} out of order");
+            assert_eq!(reply.header.err, 0, "create {i} failed");
+            assert!(
+                reply.header.zxid > last_zxid,
+                "reply {i}: zxid {:#x} after {last_zxid:#x}",
+                reply.header.zxid
+            );
+            last_zxid = reply.header.zxid;
+            let Some(Response::Create(created)) = reply.body else {
+                panic!("reply {i}: {:?}", reply.body);
+            };
+            let seq = seq_of(&created.path);
+            assert_eq!(seq, last_seq + 1, "reply {i}: {}", created.path);
+            last_seq = seq;
+        }
+        // The follower's own tree had each write when it answered.
+        assert!(c.last_zxid(f) >= last_zxid);
+        let (zxid, _) = c.wait_converged().await;
+        assert!(zxid >= last_zxid);
+        for id in &c.ids {
+            assert_eq!(c.children(*id, "/q").len(), N, "node {id}");
+        }
+        drop(raw);
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 3. The leader crashes while a follower's client has creates in flight:
+///    every acknowledged create exists exactly once on every replica,
+///    sequence numbers have no gaps or duplicates and follow request order,
+///    and the client's session survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_crash_with_writes_in_flight_applies_each_write_once() {
+    scenario(40, async {
+        let mut c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let f = c.others(leader)[0];
+        let zk = client(c.addr(f), Duration::from_secs(4)).await;
+        let session = zk.session_id();
+        zk.create("/c", b"", &open()).await.unwrap();
+
+        const N: usize = 600;
+        const WINDOW: usize = 40;
+        let acked = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let zk = zk.clone();
+            let acked = acked.clone();
+            tokio::spawn(async move {
+                let mut results = Vec::with_capacity(N);
+                let mut inflight = FuturesOrdered::new();
+                let seq = mode(zk::CreateMode::PersistentSequential);
+                let mut issued = 0;
+                while results.len() < N {
+                    while issued < N && inflight.len() < WINDOW {
+                        let data = issued.to_string();
+                        inflight.push_back(zk.create("/c/n-", data.as_bytes(), &seq));
+                        issued += 1;
+                    }
+                    let r = inflight.next().await.expect("a create in flight");
+                    if r.is_ok() {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    results.push(r.map(|(stat, s)| (stat.czxid, s.into_i64())));
+                }
+                results
+            })
+        };
+        eventually("100 creates acknowledged", Duration::from_secs(10), || {
+            acked.load(Ordering::Relaxed) >= 100
+        })
+        .await;
+        // Crash while an entry is on a survivor but not yet applied by the
+        // leader: the follower has not heard that its batch made it, and
+        // sends it again to the new leader, which has it already.
+        let survivors = c.others(leader);
+        let caught = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let applied = c.metrics(leader).applied_index;
+                if survivors
+                    .iter()
+                    .any(|g| c.metrics(*g).last_log_index > applied)
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .is_ok();
+        let at_crash = acked.load(Ordering::Relaxed);
+        c.crash(leader).await;
+        eprintln!("crashed mid-replication: {caught}");
+        let results = writer.await.expect("writer");
+        let new_leader = c.leader().await;
+        assert_ne!(new_leader, leader);
+
+        let failed: Vec<(usize, &zk::Error)> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+            .collect();
+        let ok: Vec<(usize, i64, i64)> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().ok().map(|(zxid, seq)| (i, *zxid, *seq)))
+            .collect();
+        eprintln!(
+            "{} acknowledged when the leader crashed; {} of {N} acknowledged in all, {} failed",
+            at_crash,
+            ok.len(),
+            failed.len()
+        );
+        // A write may fail only as ZooKeeper's may when the leader goes:
+        // ConnectionLoss (the follower closes its connections if it samples
+        // the election's leaderless moment); its outcome is then unknown.
+        assert!(
+            failed
+                .iter()
+                .all(|(_, e)| matches!(e, zk::Error::ConnectionLoss)),
+            "writes failed: {failed:?}"
+        );
+        // Acknowledged in request order: zxids and sequence numbers increase.
+        for w in ok.windows(2) {
+            let ((i, z1, s1), (j, z2, s2)) = (w[0], w[1]);
+            assert!(
+                z2 > z1 && s2 > s1,
+                "request {i} got ({z1:#x}, {s1}), {j} got ({z2:#x}, {s2})"
+            );
+        }
+        // The session survived the leader change (reconnected if it lost
+        // its connection).
+        zk.create("/c/after", b"", &open()).await.unwrap();
+        assert_eq!(zk.session_id(), session);
+        assert_eq!(zk.state(), zk::SessionState::SyncConnected);
+
+        // The old leader comes back as a follower and catches up.
+        c.restart(leader).await;
+        c.leader().await;
+        c.wait_converged().await;
+        for id in &c.ids {
+            let children = c.children(*id, "/c");
+            let mut by_request: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+            let mut seqs = Vec::new();
+            for (name, data) in &children {
+                if name == "after" {
+                    continue;
+                }
+                seqs.push(seq_of(name));
+                let i: usize = std::str::from_utf8(data).unwrap().parse().unwrap();
+                by_request.entry(i).or_default().push(name);
+            }
+            let dups: Vec<_> = by_request.iter().filter(|(_, v)| v.len() > 1).collect();
+            assert!(
+                dups.is_empty(),
+                "node {id}: requests applied twice: {dups:?}"
+            );
+            seqs.sort_unstable();
+            let contiguous: Vec<i64> = (0..seqs.len() as i64).collect();
+            assert_eq!(seqs, contiguous, "node {id}: gaps in the sequence");
+            assert!(
+                (ok.len()..=N).contains(&seqs.len()),
+                "node {id}: {} nodes for {N} requests, {} acknowledged",
+                seqs.len(),
+                ok.len()
+            );
+            for (i, _, seq) in &ok {
+                let names = &by_request[i];
+                assert_eq!(seq_of(names[0]), *seq, "node {id}: request {i}");
+            }
+            assert!(
+                c.shared(*id).node.lock().tree.session(session.0).is_some(),
+                "node {id} lost the session"
+            );
+        }
+        drop(zk);
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 4. A client that vanished is expired by the new leader after roughly its
+///    timeout (not at once, not never), and its ephemeral goes everywhere;
+///    sessions that keep pinging followers through the leader change live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_leader_expires_silent_sessions_only() {
+    scenario(40, async {
+        let mut c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let followers = c.others(leader);
+        let a = followers[0];
+        const TIMEOUT: Duration = Duration::from_millis(2000);
+
+        // A pinging session with an ephemeral on each follower: whichever
+        // stays a follower after the change must keep telling the new leader.
+        let mut alive = Vec::new();
+        for id in &followers {
+            let zk = client(c.addr(*id), TIMEOUT).await;
+            let path = format!("/alive-{id}");
+            zk.create(&path, b"", &mode(zk::CreateMode::Ephemeral))
+                .await
+                .unwrap();
+            alive.push((*id, path, zk));
+        }
+
+        // A session on a that will go silent, with an ephemeral.
+        let (raw, rsp, _) = Raw::handshake(
+            c.addr(a),
+            Connect {
+                timeout: TIMEOUT.as_millis() as i32,
+                ..Connect::default()
+            },
+        )
+        .await;
+        let mut raw = raw.expect("session");
+        assert_eq!(rsp.unwrap().timeout, TIMEOUT.as_millis() as i32);
+        let silent = raw.session;
+        let r = raw
+            .call(create("/silent", b"", CreateMode::Ephemeral))
+            .await;
+        assert_eq!(r.header.err, 0);
+        c.wait_converged().await;
+
+        // The client disappears without closing its session; then the leader crashes.
+        drop(raw);
+        let gone_at = Instant::now();
+        c.crash(leader).await;
+        let new_leader = c.leader().await;
+        let elected = gone_at.elapsed();
+        eprintln!("new leader {new_leader} after {elected:?}");
+
+        // Not at once: the new leader gives every session a full timeout.
+        // Not never: about a timeout after it took over.
+        let latest = elected + TIMEOUT + Duration::from_secs(1);
+        let mut expired_after = None;
+        while gone_at.elapsed() <= latest {
+            if c.live().iter().all(|id| !c.has(*id, "/silent")) {
+                expired_after = Some(gone_at.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let expired_after =
+            expired_after.unwrap_or_else(|| panic!("the silent session lived past {latest:?}"));
+        eprintln!("silent session expired {expired_after:?} after its client went");
+        // A full timeout from when the new leader took over (seen here a
+        // heartbeat or a poll later, hence the slack).
+        let earliest = elected + TIMEOUT - Duration::from_millis(150);
+        assert!(
+            expired_after >= earliest,
+            "expired {expired_after:?} after the client went, the new leader took over \
+             about {elected:?} after: not a full timeout ({TIMEOUT:?}) later"
+        );
+        for id in c.live() {
+            assert!(
+                c.shared(id).node.lock().tree.session(silent).is_none(),
+                "node {id}"
+            );
+        }
+
+        // The pinging sessions outlive another full timeout, the one on the
+        // remaining follower included.
+        tokio::time::sleep(TIMEOUT).await;
+        for (on, path, zk) in &alive {
+            for id in c.live() {
+                assert!(
+                    c.has(id, path),
+                    "node {id} lost {path}, the ephemeral of a session pinging node {on} \
+                     (the leader is {new_leader})"
+                );
+            }
+            zk.set_data(path, b"still here", None).await.unwrap();
+            assert_eq!(zk.state(), zk::SessionState::SyncConnected);
+        }
+
+        c.restart(leader).await;
+        c.leader().await;
+        c.wait_converged().await;
+        for id in &c.ids {
+            assert!(!c.has(*id, "/silent"), "node {id}");
+            for (_, path, _) in &alive {
+                assert!(c.has(*id, path), "node {id}: {path}");
+            }
+        }
+        drop(alive);
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 5. A follower that missed more than the leader keeps in its log catches
+///    up through a snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_catches_up_by_snapshot() {
+    scenario(40, async {
+        let mut c = Cluster::start_with(3, Some(50)).await;
+        let leader = c.leader().await;
+        let f = c.others(leader)[0];
+        let behind = c.metrics(f).last_log_index;
+        fall_behind(&mut c, f, leader, 320).await;
+        // The leader purges once its snapshot is taken and no replication
+        // still reads the entries.
+        eventually(
+            "the leader purges the entries the follower needs",
+            Duration::from_secs(5),
+            || c.metrics(leader).purged_index > behind,
+        )
+        .await;
+        let lm = c.metrics(leader);
+        eprintln!(
+            "follower log ended at {behind:?}; leader: last {:?}, snapshot {:?}, purged {:?}",
+            lm.last_log_index, lm.snapshot_index, lm.purged_index
+        );
+        c.restart(f).await;
+        c.leader().await;
+        c.wait_converged().await;
+        let fm = c.metrics(f);
+        assert!(
+            fm.snapshot_index >= lm.purged_index,
+            "follower snapshot {:?}, leader purged {:?}",
+            fm.snapshot_index,
+            lm.purged_index
+        );
+        assert_eq!(c.children(f, "/backlog").len(), 320);
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 6. An isolated leader: the majority elects another and takes writes; the
+///    old leader stops serving within syncLimit × tickTime and closes its
+///    client connections; a write left on it is refused (SessionMoved) once
+///    its session moved on; after healing all converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn isolated_leader_stops_serving_and_rejoins() {
+    scenario(40, async {
+        let c = Cluster::start(3).await;
+        let old = c.leader().await;
+        let majority = c.others(old);
+
+        let mut raw = Raw::connect(c.addr(old)).await;
+        let (session, passwd) = (raw.session, raw.passwd.clone());
+        assert_eq!(
+            raw.call(create("/x", b"before", CreateMode::Persistent))
+                .await
+                .header
+                .err,
+            0
+        );
+        c.wait_converged().await;
+
+        // syncLimit × tickTime: how long a node may go without the quorum.
+        let sync_limit = c.shared(old).config.peer_timeout();
+        let cut_at = Instant::now();
+        c.isolate(old);
+        // A write that cannot commit while the old leader is cut off.
+        raw.send(set_data("/x", b"stale")).await;
+
+        let stopped = eventually("the isolated leader stops serving", sync_limit * 3, || {
+            !c.shared(old).serving()
+        })
+        .await;
+        eprintln!("isolated leader stopped serving after {stopped:?}");
+        // syncLimit, plus heartbeats' and the check's granularity.
+        assert!(
+            stopped <= sync_limit + Duration::from_millis(300),
+            "took {stopped:?}"
+        );
+        assert_eq!(four_letter::server_state(c.shared(old)), "looking");
+        assert!(raw.closed().await, "client connection still open");
+        let closed = cut_at.elapsed();
+        assert!(
+            closed <= sync_limit + Duration::from_millis(600),
+            "connection closed {closed:?} after the cut"
+        );
+        // New clients are turned away too.
+        assert!(
+            resume(c.addr(old), session, &passwd).await.is_err(),
+            "the isolated node took a session"
+        );
+
+        let new = c.leader_of(&majority).await;
+        assert_ne!(new, old);
+        let zk = client(c.addr(majority[0]), Duration::from_secs(4)).await;
+        zk.create("/during", b"", &open()).await.unwrap();
+        // The session moves to the majority and writes there.
+        let mut moved = resume(c.addr(majority[1]), session, &passwd)
+            .await
+            .expect("session resumed on the majority");
+        assert_eq!(moved.call(set_data("/x", b"fresh")).await.header.err, 0);
+
+        c.heal();
+        c.leader().await;
+        c.wait_converged().await;
+        for id in &c.ids {
+            assert!(c.has(*id, "/during"), "node {id}");
+            let data = c
+                .shared(*id)
+                .node
+                .lock()
+                .tree
+                .node("/x")
+                .unwrap()
+                .data
+                .clone();
+            assert_eq!(
+                data.as_deref(),
+                Some(&b"fresh"[..]),
+                "node {id}: the write left on the isolated leader overwrote a later one"
+            );
+        }
+        drop((zk, moved));
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 7. A session resumed on another node: the connection it left gets
+///    SessionMoved for writes (and reads); the new one works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_moves_between_nodes() {
+    scenario(30, async {
+        let c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let f = c.others(leader)[0];
+        for (i, (from, to)) in [(f, leader), (leader, f)].into_iter().enumerate() {
+            let mut first = Raw::connect(c.addr(from)).await;
+            let path = format!("/m{i}");
+            assert_eq!(
+                first
+                    .call(create(&path, b"one", CreateMode::Persistent))
+                    .await
+                    .header
+                    .err,
+                0
+            );
+            let mut second = resume(c.addr(to), first.session, &first.passwd)
+                .await
+                .unwrap_or_else(|e| panic!("resume on {to}: {e:?}"));
+
+            let w = first
+                .call(set_data(&path, b"from the old connection"))
+                .await;
+            assert_eq!(
+                w.header.err,
+                ErrorCode::SessionMoved.code(),
+                "write on node {from} after the session moved to {to}"
+            );
+            let r = first
+                .call(Request::GetData(GetDataRequest {
+                    path: path.clone(),
+                    watch: false,
+                }))
+                .await;
+            assert_eq!(
+                r.header.err,
+                ErrorCode::SessionMoved.code(),
+                "read on {from}"
+            );
+            assert_eq!(second.call(set_data(&path, b"two")).await.header.err, 0);
+            c.wait_converged().await;
+            for id in &c.ids {
+                let data = c
+                    .shared(*id)
+                    .node
+                    .lock()
+                    .tree
+                    .node(&path)
+                    .unwrap()
+                    .data
+                    .clone();
+                assert_eq!(data.as_deref(), Some(&b"two"[..]), "node {id}");
+            }
+        }
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 8. A session created through one node and resumed at once on a node
+///    that has not applied it yet is resumed, never called expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_resumes_on_a_lagging_follower() {
+    scenario(40, async {
+        let mut c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let others = c.others(leader);
+        let mut lagged = 0;
+        // At once after the grant: the other node may not have applied it yet.
+        for (i, (a, b)) in [
+            (leader, others[0]),
+            (others[0], others[1]),
+            (others[1], leader),
+        ]
+        .into_iter()
+        .cycle()
+        .take(30)
+        .enumerate()
+        {
+            let first = Raw::connect(c.addr(a)).await;
+            if c.shared(b)
+                .node
+                .lock()
+                .tree
+                .session(first.session)
+                .is_none()
+            {
+                lagged += 1;
+            }
+            resume(c.addr(b), first.session, &first.passwd)
+                .await
+                .unwrap_or_else(|e| panic!("round {i}: resume on node {b}: {e:?}"));
+        }
+        // A follower far behind: restarted after missing 300 writes.
+        let f = others[1];
+        fall_behind(&mut c, f, leader, 300).await;
+        c.restart(f).await;
+        eventually(
+            "the restarted follower serves",
+            Duration::from_secs(10),
+            || c.shared(f).serving(),
+        )
+        .await;
+        let first = Raw::connect(c.addr(leader)).await;
+        let (fz, lz) = (c.last_zxid(f), c.last_zxid(leader));
+        eprintln!("restarted follower at {fz:#x}, leader at {lz:#x}");
+        if c.shared(f)
+            .node
+            .lock()
+            .tree
+            .session(first.session)
+            .is_none()
+        {
+            lagged += 1;
+        }
+        resume(c.addr(f), first.session, &first.passwd)
+            .await
+            .unwrap_or_else(|e| panic!("resume on the restarted follower: {e:?}"));
+        eprintln!("{lagged} of 31 resumes reached a node that had not applied the session");
+        assert!(
+            lagged > 0,
+            "no resume met a lagging node: the scenario tested nothing"
+        );
+        c.wait_converged().await;
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 9. Zxids keep increasing across leader changes, and a client that has
+///    seen a newer zxid than a node's is refused there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zxids_increase_across_leader_changes() {
+    scenario(40, async {
+        let mut c = Cluster::start(3).await;
+        let mut seen = Vec::new();
+        for round in 0..3 {
+            let leader = c.leader().await;
+            let via = c.others(leader)[0];
+            let zk = client(c.addr(via), Duration::from_secs(4)).await;
+            let (stat, _) = zk
+                .create(&format!("/z{round}"), b"", &open())
+                .await
+                .unwrap();
+            seen.push((leader, c.metrics(leader).term, stat.czxid));
+            drop(zk);
+            c.crash(leader).await;
+            c.leader().await;
+            c.restart(leader).await;
+        }
+        eprintln!("(leader, term, czxid) by round: {seen:?}");
+        for w in seen.windows(2) {
+            assert!(w[1].1 > w[0].1 && w[1].2 > w[0].2, "{seen:?}");
+        }
+
+        // A client ahead of a node: that node sends it away without a session.
+        let leader = c.leader().await;
+        let (zxid, _) = c.wait_converged().await;
+        let f = c.others(leader)[0];
+        let (raw, rsp, _) = Raw::handshake(
+            c.addr(f),
+            Connect {
+                last_zxid: zxid + 1,
+                ..Connect::default()
+            },
+        )
+        .await;
+        assert!(
+            raw.is_none() && rsp.is_none(),
+            "node {f} at {zxid:#x} took a client at {:#x}",
+            zxid + 1
+        );
+        assert!(c.shared(f).serving(), "refused for another reason");
+        let (raw, _, _) = Raw::handshake(
+            c.addr(f),
+            Connect {
+                last_zxid: zxid,
+                ..Connect::default()
+            },
+        )
+        .await;
+        assert!(raw.is_some(), "a client at the node's own zxid is refused");
+
+        // The same for a real lag: a follower restarted 300 writes behind
+        // refuses a client that saw the latest write, or takes it only once
+        // it has caught up.
+        fall_behind(&mut c, f, leader, 300).await;
+        c.restart(f).await;
+        let latest = c.last_zxid(leader);
+        eventually(
+            "the restarted follower serves",
+            Duration::from_secs(10),
+            || c.shared(f).serving(),
+        )
+        .await;
+        let behind_before = c.last_zxid(f) < latest;
+        let (raw, _, _) = Raw::handshake(
+            c.addr(f),
+            Connect {
+                last_zxid: latest,
+                ..Connect::default()
+            },
+        )
+        .await;
+        match raw {
+            None => eprintln!("lagging follower refused the client (behind: {behind_before})"),
+            Some(_) => assert!(
+                c.last_zxid(f) >= latest,
+                "a follower behind the client's zxid took it"
+            ),
+        }
+        c.wait_converged().await;
+        c.stop().await;
+    })
+    .await;
+}
