@@ -109,7 +109,7 @@ pub struct ServeArgs {
     /// A cluster member: its id, its peer address (raft and forwarded requests) and optionally ;its client address. Repeat for every member, this node included; replaces zoo.cfg's server.N lines.
     #[arg(long = "peer", value_name = "N=HOST:PORT[;[HOST:]PORT]")]
     pub peers: Vec<String>,
-    /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 500; zoo.cfg: corral.electionTimeout].
+    /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 250; zoo.cfg: corral.electionTimeout].
     #[arg(long, value_name = "MS")]
     pub election_timeout: Option<u64>,
 }
@@ -518,7 +518,7 @@ impl Config {
             )?),
             (None, None) => None,
         };
-        let election_timeout = a.election_timeout.unwrap_or(500);
+        let election_timeout = a.election_timeout.unwrap_or(250);
         // openraft needs a heartbeat shorter than the timeout, and not 0.
         if election_timeout < 5 {
             return Err(ConfigError(format!(
@@ -1147,7 +1147,7 @@ mod tests {
         // syncLimit × tickTime is 3 s, but a third of the 2 s minimum session
         // timeout is shorter: a cut-off node stops serving within that.
         assert_eq!(c.peer_timeout(), Duration::from_millis(666));
-        assert_eq!(c.election_timeout, 500);
+        assert_eq!(c.election_timeout, 250);
         let server_id = c.effective().into_iter().find(|(k, _)| *k == "serverId");
         assert_eq!(server_id, Some(("serverId", "2".to_string())));
         // The election port is worth a debug line, not a warning.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openraft::raft::AppendEntriesResponse;
 use openraft::{Raft, ServerState};
@@ -85,6 +85,8 @@ pub(crate) struct Inbound {
     pub me: NodeId,
     /// Voters, this node included.
     pub voters: Vec<NodeId>,
+    /// How long after the leader's last heartbeat followers refuse other candidates.
+    pub lease: Duration,
     pub raft: Raft<TypeConfig>,
     pub proposer: mpsc::UnboundedSender<Proposal>,
     pub app: Arc<dyn StateMachine>,
@@ -99,11 +101,12 @@ fn refused(why: impl Into<String>) -> PeerResponse {
 
 impl Service for Inbound {
     /// The leader's connection broke: its process is gone. Waiting out the
-    /// election timeout would leave the cluster without writes for one or two
-    /// timeouts (the first vote is refused under the old leader's lease), so
-    /// the surviving voter with the smallest id campaigns at once; its second
-    /// try, one timeout later, finds the lease expired. One campaigner only,
-    /// or the survivors split the vote.
+    /// election timeout would cost one or two timeouts, because openraft 0.9
+    /// refuses votes while the old leader's lease (the longest election
+    /// timeout, counted from its last heartbeat) runs. So the surviving voter
+    /// with the smallest id campaigns the moment that lease ends, unless a
+    /// leader was heard from meanwhile. One campaigner only, or the survivors
+    /// split the vote.
     fn peer_lost(&self, from: NodeId) {
         let (leader, state) = {
             let m = self.raft.metrics();
@@ -111,13 +114,29 @@ impl Service for Inbound {
             (m.current_leader, m.state)
         };
         let first = self.voters.iter().find(|id| **id != from).copied();
-        if leader == Some(from) && state == ServerState::Follower && first == Some(self.me) {
-            tracing::info!(leader = from, "lost the leader's connection; campaigning");
-            let raft = self.raft.clone();
-            tokio::spawn(async move {
-                let _ = raft.trigger().elect().await;
-            });
+        if leader != Some(from) || state != ServerState::Follower || first != Some(self.me) {
+            return;
         }
+        let heard = self.contact.last();
+        let at = heard.map_or_else(Instant::now, |t| t + self.lease + Duration::from_millis(10));
+        tracing::info!(
+            leader = from,
+            "lost the leader's connection; campaigning when its lease ends"
+        );
+        let raft = self.raft.clone();
+        let contact = self.contact.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let m = raft.metrics().borrow().clone();
+            // Someone else took over, or the old leader is back.
+            if contact.last() != heard || m.state != ServerState::Follower {
+                return;
+            }
+            if m.current_leader.is_some() && m.current_leader != Some(from) {
+                return;
+            }
+            let _ = raft.trigger().elect().await;
+        });
     }
 
     fn handle(&self, from: NodeId, req: PeerRequest) -> BoxFuture<PeerResponse> {

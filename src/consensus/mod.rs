@@ -139,7 +139,7 @@ pub struct ConsensusMetrics {
     pub followers: usize,
     pub synced_followers: usize,
     /// How long ago this node last heard from a leader (the leader: from a
-    /// quorum); None if never, or no leader is known.
+    /// quorum), also while an election is under way; None if never.
     pub leader_contact: Option<Duration>,
     /// This node's commands not yet confirmed by a leader.
     pub unconfirmed: usize,
@@ -373,6 +373,7 @@ impl Consensus {
             let inbound = Inbound {
                 me: cfg.node_id,
                 voters: cfg.members.keys().copied().collect(),
+                lease: Duration::from_millis(election * 2),
                 raft: raft.clone(),
                 proposer: tx.clone(),
                 app: sm.clone(),
@@ -622,10 +623,9 @@ impl Consensus {
             } else {
                 m.millis_since_quorum_ack.map(Duration::from_millis)
             }
-        } else if m.current_leader.is_some() {
-            self.contact.last().map(|t| t.elapsed())
         } else {
-            None
+            // Also during an election: the last leader was heard this long ago.
+            self.contact.last().map(|t| t.elapsed())
         };
         ConsensusMetrics {
             node_id: self.node_id,

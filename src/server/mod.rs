@@ -144,9 +144,11 @@ impl Shared {
         if m.voters <= 1 {
             return true;
         }
-        m.leader.is_some()
-            && m.leader_contact
-                .is_some_and(|age| age <= self.config.peer_timeout())
+        // Not "a leader is known": an election is a few hundred ms without
+        // one, and dropping every client for it would turn each leader change
+        // into a reconnect storm. Writes meanwhile wait for the new leader.
+        m.leader_contact
+            .is_some_and(|age| age <= self.config.peer_timeout())
     }
 
     /// Log a leader's decision nobody waits on (expiry, reaping), only while
