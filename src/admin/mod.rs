@@ -213,12 +213,18 @@ pub fn run(shared: &Shared, name: &str) -> Value {
             let m = shared.consensus.metrics();
             out.insert("is_leader".into(), json!(m.is_leader));
             out.insert("leader_id".into(), json!(m.leader));
-            // Every node is reached on its client address; with one node that is ours.
-            if m.is_leader {
-                out.insert(
-                    "leader_ip".into(),
-                    json!(shared.config.client_addr.ip().to_string()),
-                );
+            // ZooKeeper gives the leader's address: its client address from
+            // the member list, else its peer host (ours when we lead alone).
+            let ip = m.leader.and_then(|id| {
+                if m.is_leader && shared.config.cluster.is_single() {
+                    return Some(shared.config.client_addr.ip());
+                }
+                let member = shared.config.cluster.members.get(&id)?;
+                let client = member.client_addr.filter(|a| !a.ip().is_unspecified());
+                Some(client.map_or(member.peer_addr.ip(), |a| a.ip()))
+            });
+            if let Some(ip) = ip {
+                out.insert("leader_ip".into(), json!(ip.to_string()));
             }
             None
         }

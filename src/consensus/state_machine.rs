@@ -182,9 +182,19 @@ impl RaftStateMachine<TypeConfig> for SmStore {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Called on the apply path (openraft's state machine worker), so the app state matches
-        // `last_applied`; only the slow part, writing the file, runs in the builder.
-        let data = self.app.snapshot();
+        // Called on the apply path (openraft's state machine worker, which waits for it), so
+        // the app state matches `last_applied`. Serialising a large tree takes a while: on a
+        // blocking thread, so the async workers keep sending and answering heartbeats (a
+        // stalled worker would let followers time out into an election). Writing the file
+        // runs later, in the builder.
+        let app = self.app.clone();
+        let data = match tokio::task::spawn_blocking(move || app.snapshot()).await {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot task failed; taking it here");
+                self.app.snapshot()
+            }
+        };
         let seq = self.snaps.seq.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match self.last_applied {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
@@ -213,7 +223,15 @@ impl RaftStateMachine<TypeConfig> for SmStore {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         tracing::debug!(last_log_id = ?meta.last_log_id, bytes = data.len(), "installing snapshot");
-        self.app.restore(&data).map_err(|e| sm_err(true, e))?;
+        // Decoding a large tree: off the async workers, as above.
+        let app = self.app.clone();
+        let (data, restored) = tokio::task::spawn_blocking(move || {
+            let r = app.restore(&data);
+            (data, r)
+        })
+        .await
+        .map_err(|e| sm_err(true, format!("restore task failed: {e}")))?;
+        restored.map_err(|e| sm_err(true, e))?;
         let snaps = self.snaps.clone();
         let m = meta.clone();
         match tokio::task::spawn_blocking(move || snaps.save(&m, &data)).await {
