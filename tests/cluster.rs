@@ -1182,3 +1182,70 @@ async fn zxids_increase_across_leader_changes() {
     })
     .await;
 }
+
+/// 10. A member whose data directory was wiped comes back empty. It must not
+///     vote until it holds a leader's log: its vote once helped commit writes
+///     that the only other live member lacks, and lending that vote again
+///     would elect a leader without them. So the cluster waits (no leader)
+///     until a member holding the writes is back, then the wiped member
+///     catches up and votes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wiped_member_does_not_vote_until_caught_up() {
+    scenario(40, async {
+        let mut c = Cluster::start(3).await;
+        let leader = c.leader().await;
+        let others = c.others(leader);
+        let (behind, wiped) = (others[0], others[1]);
+        // `behind` stops hearing from the leader: writes commit on leader + `wiped`.
+        c.net.cut(leader, behind);
+        let zk = client(c.addr(leader), Duration::from_secs(4)).await;
+        for i in 0..20 {
+            zk.create(&format!("/acked-{i}"), b"x", &open())
+                .await
+                .expect("acknowledged by leader and the member to be wiped");
+        }
+        assert!(!c.has(behind, "/acked-0"), "the cut member must lag");
+        drop(zk);
+        // The member that helped commit them loses its data; then the leader goes.
+        c.stop_node(wiped).await;
+        std::fs::remove_dir_all(&c.members[&wiped].dir).expect("wipe");
+        c.stop_node(leader).await;
+        c.heal();
+        c.restart(wiped).await;
+        // Only `behind` and the empty member are up. Neither may lead.
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            for id in [behind, wiped] {
+                assert!(
+                    !c.metrics(id).is_leader,
+                    "node {id} leads without the acknowledged writes"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            c.shared(wiped).consensus.catching_up(),
+            Some(None),
+            "the wiped member waits for a leader's log"
+        );
+        // The member with the writes returns: it leads, and the wiped one catches up.
+        c.restart(leader).await;
+        let l = c.leader().await;
+        assert_eq!(l, leader, "only the member holding every write can win");
+        eventually(
+            "the wiped member votes again",
+            Duration::from_secs(10),
+            || c.shared(wiped).consensus.catching_up().is_none(),
+        )
+        .await;
+        c.wait_converged().await;
+        for id in c.ids.clone() {
+            assert!(
+                c.has(id, "/acked-19"),
+                "node {id} lost an acknowledged write"
+            );
+        }
+        c.stop().await;
+    })
+    .await;
+}

@@ -95,12 +95,22 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     if m.applied_index.unwrap_or(0) + CAUGHT_UP_SLACK < m.commit_index.unwrap_or(0) {
         return (StatusCode::SERVICE_UNAVAILABLE, "catching up\n").into_response();
     }
-    if let Some(to) = shared.consensus.catching_up() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("catching up to log index {to}\n"),
-        )
-            .into_response();
+    match shared.consensus.catching_up() {
+        None => {}
+        Some(None) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "joined with an empty data directory: waiting for a leader's log\n",
+            )
+                .into_response();
+        }
+        Some(Some(to)) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("catching up to log index {to}\n"),
+            )
+                .into_response();
+        }
     }
     (StatusCode::OK, "ready\n").into_response()
 }

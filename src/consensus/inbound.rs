@@ -33,32 +33,62 @@ impl Contact {
 }
 
 /// A node that joined with an empty data directory while the cluster already
-/// had a log does not vote until it holds the log up to the index that was
-/// committed when it joined: its empty log must not help elect a leader that
-/// lacks writes this node (before it lost its data) helped commit. Kept in a
-/// marker file so a restart in the middle keeps the rule.
+/// had a log does not vote until it holds the log up to the commit index of
+/// the first leader that replicates to it: its empty log must not help elect
+/// a leader that lacks writes this node (before it lost its data) helped
+/// commit. The target comes from a leader, not from a peer's say-so: a peer
+/// that is itself behind would name too low an index. Until some leader
+/// (elected without this node's vote) reaches it, it does not vote at all.
+/// Kept in a marker file so a restart in the middle keeps the rule.
 pub(crate) struct CatchUp {
-    /// Index to reach + 1; 0: not catching up.
+    /// 0: not catching up; WAITING: no leader heard yet; else index to reach + 1.
     until: AtomicU64,
+    /// The highest term a peer reported when this node joined: a leader of an
+    /// older term (cut off, deposed) may name too low a commit index.
+    min_term: AtomicU64,
     marker: PathBuf,
 }
 
+const WAITING: u64 = u64::MAX;
+
 impl CatchUp {
     pub fn load(marker: PathBuf) -> Self {
-        let until = std::fs::read_to_string(&marker)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map_or(0, |i| i + 1);
+        // "N": catching up to index N; "waiting T": no leader of term T or later yet.
+        let (until, min_term) = match std::fs::read_to_string(&marker) {
+            Err(_) => (0, 0),
+            Ok(s) => match s.trim().strip_prefix("waiting ") {
+                Some(t) => (WAITING, t.parse::<u64>().unwrap_or(u64::MAX - 1)),
+                None => (s.trim().parse::<u64>().map_or(WAITING, |i| i + 1), 0),
+            },
+        };
         CatchUp {
             until: AtomicU64::new(until),
+            min_term: AtomicU64::new(min_term),
             marker,
         }
     }
 
-    pub fn start(&self, index: u64) -> std::io::Result<()> {
-        std::fs::write(&self.marker, format!("{index}\n"))?;
-        self.until.store(index + 1, Ordering::Release);
+    /// Start withholding votes until a leader has been caught up with.
+    pub fn start(&self, min_term: u64) -> std::io::Result<()> {
+        self.min_term.store(min_term, Ordering::Release);
+        std::fs::write(&self.marker, format!("waiting {min_term}\n"))?;
+        self.until.store(WAITING, Ordering::Release);
         Ok(())
+    }
+
+    /// A leader sent entries, with its commit index: the target, if none yet.
+    pub fn leader_commit(&self, term: u64, committed: Option<u64>) {
+        if self.until.load(Ordering::Acquire) != WAITING
+            || term < self.min_term.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let index = committed.unwrap_or(0);
+        if let Err(e) = std::fs::write(&self.marker, format!("{index}\n")) {
+            tracing::error!(error = %e, "cannot record the catch-up target");
+        }
+        self.until.store(index + 1, Ordering::Release);
+        tracing::info!(index, "catching up with the leader's log before voting");
     }
 
     /// Whether votes are still withheld, given the last log index held here.
@@ -67,7 +97,7 @@ impl CatchUp {
         if until == 0 {
             return false;
         }
-        if last_log_index.is_some_and(|i| i + 1 >= until) {
+        if until != WAITING && last_log_index.is_some_and(|i| i + 1 >= until) {
             self.until.store(0, Ordering::Release);
             let _ = std::fs::remove_file(&self.marker);
             tracing::info!("caught up with the cluster's log; voting again");
@@ -76,8 +106,14 @@ impl CatchUp {
         true
     }
 
-    pub fn target(&self) -> Option<u64> {
-        self.until.load(Ordering::Acquire).checked_sub(1)
+    /// What is awaited: None if not catching up, Some(None) for a leader,
+    /// Some(Some(i)) for log index i.
+    pub fn target(&self) -> Option<Option<u64>> {
+        match self.until.load(Ordering::Acquire) {
+            0 => None,
+            WAITING => Some(None),
+            n => Some(Some(n - 1)),
+        }
     }
 }
 
@@ -143,6 +179,10 @@ impl Service for Inbound {
         let raft = self.raft.clone();
         match req {
             PeerRequest::Append(rpc) => {
+                self.catch_up.leader_commit(
+                    rpc.vote.leader_id().get_term(),
+                    rpc.leader_commit.map(|l| l.index),
+                );
                 let contact = self.contact.clone();
                 Box::pin(async move {
                     let r = raft.append_entries(rpc).await;
@@ -213,12 +253,17 @@ impl Service for Inbound {
                 Box::pin(async { PeerResponse::Touched })
             }
             PeerRequest::Status => {
-                let last_log_index = raft.metrics().borrow().last_log_index;
+                let (last_log_index, term) = {
+                    let m = raft.metrics();
+                    let m = m.borrow();
+                    (m.last_log_index, m.current_term)
+                };
                 let committed = self.committed.load(Ordering::Relaxed).checked_sub(1);
                 Box::pin(async move {
                     PeerResponse::Status {
                         last_log_index,
                         committed,
+                        term,
                     }
                 })
             }

@@ -648,8 +648,9 @@ impl Consensus {
     }
 
     /// Whether this node is still withholding votes after joining with an empty data
-    /// directory (see `inbound::CatchUp`), and up to which index.
-    pub fn catching_up(&self) -> Option<u64> {
+    /// directory (see `inbound::CatchUp`): Some(None) while no leader has reached it,
+    /// Some(Some(i)) while it catches up to log index i.
+    pub fn catching_up(&self) -> Option<Option<u64>> {
         let last = self.raft.metrics().borrow().last_log_index;
         if self.catch_up.withholding(last) {
             self.catch_up.target()
@@ -764,12 +765,15 @@ async fn form(
         }
         let mut fresh = 1; // this node
         let mut existing: Option<u64> = None;
+        let mut max_term = 0;
         for id in members.keys().filter(|id| **id != me) {
             if let Ok(PeerResponse::Status {
                 last_log_index,
                 committed,
+                term,
             }) = transport.call(*id, PeerRequest::Status).await
             {
+                max_term = max_term.max(term);
                 if last_log_index.unwrap_or(0) > 0 {
                     let c = committed.unwrap_or(0);
                     existing = Some(existing.map_or(c, |e: u64| e.max(c)));
@@ -781,9 +785,10 @@ async fn form(
         if let Some(committed) = existing {
             tracing::info!(
                 committed,
-                "the cluster already exists; joining it, not voting until this node holds its log"
+                "the cluster already exists; joining it, not voting until this node holds \
+                 the log of a leader"
             );
-            if let Err(e) = catch_up.start(committed) {
+            if let Err(e) = catch_up.start(max_term) {
                 tracing::error!(error = %e, "cannot record the catch-up marker");
             }
             return;

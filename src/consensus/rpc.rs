@@ -47,6 +47,8 @@ pub enum PeerResponse {
         last_log_index: Option<u64>,
         /// Highest index known committed, None if nothing.
         committed: Option<u64>,
+        /// The receiver's current term.
+        term: u64,
     },
     /// The receiver cannot do it: not the leader, shutting down, a vote
     /// refused while it catches up, ... The sender retries elsewhere or later.
