@@ -1249,3 +1249,88 @@ async fn wiped_member_does_not_vote_until_caught_up() {
     })
     .await;
 }
+
+/// 11. Fresh members form one cluster whichever starts first: a lone member
+///     waits (a majority is needed to form), the second forms it with the
+///     first, and the last, starting into a cluster that already has a log,
+///     joins it rather than forming another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fresh_members_form_one_cluster_in_any_order() {
+    scenario(40, async {
+        let root = tempfile::tempdir().expect("tempdir");
+        let ids: Vec<u64> = vec![1, 2, 3];
+        let members = ids
+            .iter()
+            .map(|id| {
+                let member = Member {
+                    dir: root.path().join(format!("node{id}")),
+                    addr: "127.0.0.1:0".parse().expect("addr"),
+                    server: None,
+                };
+                (*id, member)
+            })
+            .collect();
+        let mut c = Cluster {
+            net: MemNet::new(),
+            ids,
+            members,
+            snap_count: None,
+            _root: root,
+        };
+        c.boot(3).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let m = c.metrics(3);
+        assert_eq!(m.leader, None, "a lone member must not form a cluster");
+        assert!(!c.shared(3).serving(), "nor serve clients");
+        c.boot(1).await;
+        let first = c.leader_of(&[1, 3]).await;
+        let zk = client(c.addr(first), Duration::from_secs(4)).await;
+        zk.create("/before-2", b"", &open()).await.expect("write");
+        c.boot(2).await;
+        let leader = c.leader().await;
+        assert_eq!(
+            leader, first,
+            "the late member joins, it does not elect anew"
+        );
+        zk.create("/after-2", b"", &open()).await.expect("write");
+        c.wait_converged().await;
+        for id in [1, 2, 3] {
+            assert!(c.has(id, "/before-2") && c.has(id, "/after-2"), "node {id}");
+            assert_eq!(c.metrics(id).voters, 3);
+        }
+        drop(zk);
+        c.stop().await;
+    })
+    .await;
+}
+
+/// 12. Five members: two may fail and writes go on; both come back and catch up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_members_survive_two_failures() {
+    scenario(40, async {
+        let mut c = Cluster::start(5).await;
+        let leader = c.leader().await;
+        let follower = c.others(leader)[0];
+        c.crash(leader).await;
+        c.crash(follower).await;
+        let new_leader = c.leader().await;
+        assert!(new_leader != leader && new_leader != follower);
+        let zk = client(c.addr(new_leader), Duration::from_secs(4)).await;
+        for i in 0..50 {
+            zk.create(&format!("/five-{i}"), b"x", &open())
+                .await
+                .expect("three of five commit");
+        }
+        drop(zk);
+        c.restart(leader).await;
+        c.restart(follower).await;
+        c.leader().await;
+        c.wait_converged().await;
+        for id in c.ids.clone() {
+            assert!(c.has(id, "/five-49"), "node {id}");
+            assert_eq!(c.metrics(id).voters, 5);
+        }
+        c.stop().await;
+    })
+    .await;
+}

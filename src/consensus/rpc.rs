@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -93,11 +92,6 @@ pub trait Transport: Send + Sync + 'static {
     fn call(&self, to: NodeId, req: PeerRequest) -> BoxFuture<Result<PeerResponse, CallError>>;
     /// Stop serving and drop connections.
     fn close(&self);
-}
-
-/// A command payload helper: forwarded batches carry raw commands.
-pub fn batch(cmds: Vec<Bytes>) -> Batch {
-    Batch(cmds)
 }
 
 /// The transport of a single node: there is nobody to call.
