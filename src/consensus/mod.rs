@@ -317,7 +317,10 @@ impl Consensus {
                     cfg.node_id,
                     cfg.members.clone(),
                     max_frame(cfg.max_batch_bytes),
-                    Duration::from_millis(election * 4),
+                    // Raft's RPCs carry their own, shorter deadlines (network.rs). A
+                    // forwarded batch waits for the leader's commit, which a busy
+                    // disk can hold up: giving up early would only resend it.
+                    Duration::from_millis((election * 4).max(10_000)),
                 )),
             })
         };

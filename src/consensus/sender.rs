@@ -220,11 +220,32 @@ impl SendLoop {
         let Some(t) = &self.transport else {
             return Err("no transport".into());
         };
-        match t.call(leader, PeerRequest::Forward(Batch(batch))).await {
-            Ok(PeerResponse::Forwarded) => Ok(()),
-            Ok(PeerResponse::Refused(why)) => Err(format!("leader {leader} refused: {why}")),
-            Ok(other) => Err(format!("leader {leader}: unexpected answer {other:?}")),
-            Err(e) => Err(e.to_string()),
+        let call = t.call(leader, PeerRequest::Forward(Batch(batch)));
+        // A new leader means a new term, in which the old leader can commit
+        // nothing more: whatever it has not committed is either in the new
+        // leader's log already or lost. Stop waiting for it and resend (the
+        // tree skips what was applied), rather than wait out the call's
+        // timeout behind a paused or cut-off leader.
+        let mut metrics = self.raft.metrics();
+        let replaced = async move {
+            loop {
+                let now = metrics.borrow_and_update().current_leader;
+                if now.is_some() && now != Some(leader) {
+                    return now;
+                }
+                if metrics.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        tokio::select! {
+            r = call => match r {
+                Ok(PeerResponse::Forwarded) => Ok(()),
+                Ok(PeerResponse::Refused(why)) => Err(format!("leader {leader} refused: {why}")),
+                Ok(other) => Err(format!("leader {leader}: unexpected answer {other:?}")),
+                Err(e) => Err(e.to_string()),
+            },
+            new = replaced => Err(format!("leader {leader} replaced by {new:?}")),
         }
     }
 }
