@@ -4,7 +4,7 @@
 # end-to-end and operator surface against the binary), then real third-party
 # clients against a release build (kazoo's own test suite, Curator recipes,
 # zkCli, cli_mt, monitoring consumers), then the differential run against
-# Apache ZooKeeper.
+# Apache ZooKeeper, the cluster fault harness and kazoo's suite against a 3-node Corral.
 # Installs what it needs (Debian packages, a Python venv) on first run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -46,8 +46,15 @@ echo "== cluster: 3 Corral processes on 127.0.0.11-13 under faults, real clients
 # Every fault once (about 2 minutes); --long repeats them, by hand.
 compat/cluster/run.sh --target corral --short || failed=$((failed + 1))
 
+echo "== kazoo on a 3-node Corral: kazoo's whole suite against 127.0.0.11-13, incl. the tests that stop a server"
+# About 2½ minutes. kazoo3.sh starts the ensemble (compat/cluster/ctl3.sh), lets the tests stop
+# and start node N, and stops and deletes it again; the trap below is the backstop.
+k3dir="$(mktemp -d /tmp/corral-kazoo3.XXXXXX)"
+trap '$ctl stop || true; "$root/compat/cluster/ctl3.sh" "$k3dir" stop || true; rm -rf "$k3dir"' EXIT
+KAZOO3_DIR="$k3dir" RESULTS_DIR="${RESULTS_DIR:-$root/compat/results}" compat/cluster/kazoo3.sh || failed=$((failed + 1))
+
 echo "== bench: Corral and Apache ZooKeeper side by side (quick; ratios, not assertions)"
 compat/bench/run.sh --quick || failed=$((failed + 1))
 
-echo "compat: $((10 - failed)) passed, $failed failed"
+echo "compat: $((11 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -63,6 +63,25 @@ def mode(n, timeout=1.0):
     return "not-serving"
 
 
+def wait_serving(nodes=NODES, timeout=60.0, alive=None):
+    """Wait until every node in `nodes` answers `srvr` with leader/follower and exactly one of
+    them is the leader; returns {n: mode}. alive(n) -> bool (optional) makes a node that exited
+    fail at once instead of at the timeout."""
+    deadline = time.monotonic() + timeout
+    modes = {}
+    while True:
+        for n in nodes:
+            if alive is not None and not alive(n):
+                raise RuntimeError(f"node {n} is not running")
+        modes = {n: mode(n) for n in nodes}
+        if (list(modes.values()).count("leader") == 1
+                and all(m in ("leader", "follower") for m in modes.values())):
+            return modes
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"not serving after {timeout}s: {modes}")
+        time.sleep(0.05)
+
+
 def log(msg):
     print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

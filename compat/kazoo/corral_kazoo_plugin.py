@@ -1,11 +1,18 @@
-"""pytest plugin: run kazoo's own test suite against an existing server.
+"""pytest plugin: run kazoo's own test suite against an existing server or ensemble.
 
 kazoo.testing.harness normally launches a 3-node Java ZooKeeper cluster
-(get_global_cluster). We replace that, at import time, with a one-server
-"cluster" that points at KAZOO_TARGET (host:port). Stopping/starting the
-server (only the request-queuing tests do that) runs KAZOO_RESTART_CMD with
-"stop" or "start" appended. Tests that cannot run against one plain server
-are skipped with a reason (see SKIPS and compat/README.md).
+(get_global_cluster). We replace that, at import time, with a "cluster" of the
+servers in KAZOO_TARGET: one host:port, or a comma-separated list of them (an
+ensemble, e.g. 127.0.0.11:2181,127.0.0.12:2181,127.0.0.13:2181).
+
+Stopping/starting servers runs KAZOO_RESTART_CMD with words appended:
+  one server:  CMD stop / CMD start
+  an ensemble: CMD stop N / CMD start N for the N-th server (1-based, in KAZOO_TARGET's
+               order), e.g. compat/cluster/ctl3.sh DIR; CMD stop / CMD start for all.
+`CMD start …` must return once the server serves again, with data and sessions kept.
+
+Tests that cannot run against the target are skipped with a reason (see SKIPS and
+compat/README.md).
 """
 import os
 import shlex
@@ -15,37 +22,53 @@ import pytest
 import kazoo.testing.harness as harness
 
 TARGET = os.environ["KAZOO_TARGET"]
+ADDRESSES = [a.strip() for a in TARGET.split(",") if a.strip()]
+ENSEMBLE = len(ADDRESSES) > 1
 RESTART_CMD = os.environ.get("KAZOO_RESTART_CMD", "")
 
 NEEDS_CLUSTER = "needs a 3-server ensemble (the harness targets one server)"
 # keys: a test function name (any class: TestClient's tests are re-run by the gevent and
 # eventlet subclasses) or a node-id prefix relative to kazoo/tests/
 SKIPS = {
-    "test_update_host_list": NEEDS_CLUSTER,
-    "test_connection.py::TestReadOnlyMode::": NEEDS_CLUSTER
-    + " and read-only mode (kills 2 of 3 servers)",
+    "test_connection.py::TestReadOnlyMode::": "read-only mode (stops 2 of 3 servers, then "
+    "expects the survivor to serve reads as CONNECTED_RO): not implemented in Corral yet "
+    "(issue 10)",
     "test_client.py::TestReconfig::": "dynamic reconfig needs an ensemble with "
     "reconfigEnabled and the super:test superuser",
     "test_client.py::TestSSLClient::": "needs a TLS client port with the "
     "certificates kazoo's own cluster generates",
     "test_sasl.py::": "needs a server-side JAAS (SASL digest/Kerberos) config",
 }
+if not ENSEMBLE:
+    SKIPS = {"test_update_host_list": NEEDS_CLUSTER, **SKIPS}
+    SKIPS["test_connection.py::TestReadOnlyMode::"] = (
+        NEEDS_CLUSTER + "; and read-only mode is not implemented in Corral yet (issue 10)")
+# tests that stop and start a server (cluster[0]): skipped without a restart command
 NEEDS_RESTART = ("test_request_queuing_session_recovered",
-                 "test_request_queuing_session_expired")
+                 "test_request_queuing_session_expired",
+                 "test_update_host_list")
+
+
+def _ctl(*words):
+    if not RESTART_CMD:
+        raise RuntimeError("no --restart-cmd given")
+    subprocess.run(shlex.split(RESTART_CMD) + list(words), check=True)
 
 
 class TargetServer:
     """Stands in for kazoo.testing.common.ManagedZooKeeper."""
 
-    def __init__(self, address):
+    def __init__(self, address, index):
         self.address = address
         self.secure_address = address
+        self.index = index  # 1-based, passed to the restart command for an ensemble
         self.running = True
 
     def _ctl(self, action):
-        if not RESTART_CMD:
-            raise RuntimeError("no --restart-cmd given")
-        subprocess.run(shlex.split(RESTART_CMD) + [action], check=True)
+        if ENSEMBLE:
+            _ctl(action, str(self.index))
+        else:
+            _ctl(action)
 
     def stop(self):
         self._ctl("stop")
@@ -66,10 +89,10 @@ class TargetServer:
 
 
 class TargetCluster:
-    """Stands in for kazoo.testing.common.ZookeeperCluster (one server)."""
+    """Stands in for kazoo.testing.common.ZookeeperCluster."""
 
-    def __init__(self, address):
-        self._servers = [TargetServer(address)]
+    def __init__(self, addresses):
+        self._servers = [TargetServer(a, i + 1) for i, a in enumerate(addresses)]
 
     def __iter__(self):
         return iter(self._servers)
@@ -81,14 +104,22 @@ class TargetCluster:
         return len(self._servers)
 
     def start(self):
+        """Start every server that a test stopped (the harness calls this in setUp)."""
         for s in self._servers:
             if not s.running:
                 s.run()
 
     def stop(self):
-        pass  # never stop the target between test classes
+        """Stop every server (ZookeeperCluster.stop; no kazoo test calls it)."""
+        _ctl("stop")
+        for s in self._servers:
+            s.running = False
 
-    terminate = stop
+    def terminate(self):
+        pass  # called after every test class: never stop the target between classes
+
+    def reset(self):
+        pass
 
     def get_logs(self):
         return []
@@ -97,7 +128,7 @@ class TargetCluster:
         raise RuntimeError("TLS is not configured on the target")
 
 
-CLUSTER = TargetCluster(TARGET)
+CLUSTER = TargetCluster(ADDRESSES)
 harness.get_global_cluster = lambda: CLUSTER
 
 
@@ -116,4 +147,5 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    return "corral-harness: target %s, restart-cmd %r" % (TARGET, RESTART_CMD or None)
+    return "corral-harness: target %s (%d server%s), restart-cmd %r" % (
+        TARGET, len(ADDRESSES), "s" if ENSEMBLE else "", RESTART_CMD or None)
