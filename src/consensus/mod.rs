@@ -303,6 +303,9 @@ impl Consensus {
             // (see `max_frame`).
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK,
+            // A member does not campaign on its own until it has heard from a
+            // leader or waited a grace period (see `allow_elections`).
+            enable_elect: single,
             ..Default::default()
         }
         .validate()
@@ -388,6 +391,15 @@ impl Consensus {
                 let _ = raft.shutdown().await;
                 return Err(ConsensusError::PeerPort(e.to_string()));
             }
+            tasks.push(tokio::spawn(
+                allow_elections(
+                    raft.clone(),
+                    contact.clone(),
+                    Duration::from_millis(election * 2 * ELECTION_GRACE),
+                    stop.clone(),
+                )
+                .in_current_span(),
+            ));
             if !raft.is_initialized().await? {
                 tasks.push(tokio::spawn(
                     form(
@@ -728,6 +740,34 @@ impl Drop for Consensus {
             });
         }
     }
+}
+
+/// How many of the longest election timeouts a starting member waits to hear
+/// from a leader before it may campaign.
+const ELECTION_GRACE: u64 = 4;
+
+/// Lets a member campaign once it has heard from a leader, or after `grace`.
+///
+/// A member that restarts while the others still have a leader would
+/// otherwise time out before that leader reconnects to it (its redial backs
+/// off), campaign with a higher term, and make the healthy leader step down
+/// (openraft 0.9 has no pre-vote): a needless leaderless half second after
+/// every restart. With no leader anywhere (the whole cluster restarting) it
+/// campaigns after the grace period.
+async fn allow_elections(
+    raft: Raft<TypeConfig>,
+    contact: Arc<Contact>,
+    grace: Duration,
+    stop: CancellationToken,
+) {
+    let started = Instant::now();
+    while contact.last().is_none() && started.elapsed() < grace {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+    raft.runtime_config().elect(true);
 }
 
 /// Most entries per AppendEntries.

@@ -32,7 +32,7 @@ struct Hello {
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between dial attempts to a peer that keeps failing.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 pub struct TcpTransport(Arc<Inner>);
 
