@@ -61,7 +61,10 @@ impl Op {
 #[derive(Debug, Clone, Parser)]
 #[command(version, about)]
 pub struct Args {
-    /// Server address.
+    /// Server address, or several separated by commas (the nodes of a cluster): connection i
+    /// goes to address i mod N, so the sessions are spread evenly. The set-up session (which
+    /// creates the run's parent node) and the latency-* ops use the first address; wait-ruok
+    /// waits for every address in turn.
     #[arg(long, default_value = "127.0.0.1:2181")]
     pub addr: String,
     /// Workload.
@@ -88,9 +91,10 @@ pub struct Args {
     /// Nodes to create in --op load.
     #[arg(long, default_value_t = 200_000)]
     pub count: u64,
-    /// Server pid: reports its CPU time (utime+stime from /proc/PID/stat) per measured request.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server pid(s), comma-separated for a cluster: reports their summed CPU time
+    /// (utime+stime from /proc/PID/stat) per measured request.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Load-generator threads (1 = single-threaded runtime; the server needs the other core).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -123,6 +127,9 @@ impl Args {
         if !(self.stall_secs.is_finite() && self.stall_secs > 0.0) {
             return Err("--stall-secs must be positive".into());
         }
+        if self.addrs().is_empty() {
+            return Err("--addr names no address".into());
+        }
         if self.write_percent > 100 {
             return Err("--write-percent is at most 100".into());
         }
@@ -131,6 +138,16 @@ impl Args {
             return Err("--value-size is larger than jute.maxbuffer allows".into());
         }
         Ok(self)
+    }
+
+    /// The addresses of --addr, in order (empty entries dropped).
+    pub fn addrs(&self) -> Vec<String> {
+        self.addr
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     pub fn stall(&self) -> Duration {

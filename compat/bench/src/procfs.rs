@@ -19,3 +19,13 @@ pub fn cpu_us(pid: Option<u32>) -> Option<u64> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) * 1_000_000 / USER_HZ)
 }
+
+/// utime + stime summed over `pids`, in microseconds; `None` when `pids` is empty or any of
+/// them cannot be read (a partial sum would be misleading).
+pub fn cpu_us_sum(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .try_fold(0u64, |acc, p| Some(acc + cpu_us(Some(*p))?))
+}

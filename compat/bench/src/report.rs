@@ -11,6 +11,7 @@ use crate::Args;
 /// Latencies are recorded in nanoseconds, 1 ns to 60 s, 3 significant digits.
 const HIST_MAX_NS: u64 = 60_000_000_000;
 
+#[derive(Clone)]
 pub struct Stats {
     /// Successful replies received inside the measured window.
     pub ok: u64,
@@ -58,6 +59,13 @@ impl Stats {
     }
 }
 
+/// The counters of the connections that went to one address.
+pub struct AddrStats {
+    pub addr: String,
+    pub conns: usize,
+    pub stats: Stats,
+}
+
 pub struct Report {
     pub json: String,
     pub human: String,
@@ -96,7 +104,14 @@ fn code_name(code: i32) -> String {
     ErrorCode::from_code(code).map_or_else(|| format!("{code}"), |c| format!("{c:?}({code})"))
 }
 
-pub fn build(args: &Args, stats: &Stats, elapsed_s: f64, cpu: Cpu) -> Report {
+/// The report of a run: totals over every address, and with several addresses a `per_addr`
+/// array (connections, successful ops, ops/s, p50/p99, errors of each address's sessions).
+pub fn build(args: &Args, per_addr: &[AddrStats], elapsed_s: f64, cpu: Cpu) -> Report {
+    let mut total = Stats::new();
+    for a in per_addr {
+        total.merge(a.stats.clone());
+    }
+    let stats = &total;
     let us = |q: f64| stats.hist.value_at_quantile(q) as f64 / 1000.0;
     let have = !stats.hist.is_empty();
     let lat = |q: f64| if have { Some(us(q)) } else { None };
@@ -119,14 +134,14 @@ pub fn build(args: &Args, stats: &Stats, elapsed_s: f64, cpu: Cpu) -> Report {
     }
     codes.push('}');
     let first_conn_error = stats.conn_errors.first().map(String::as_str);
-    let json = format!(
+    let mut json = format!(
         concat!(
             "{{\"op\":{},\"label\":{},\"addr\":{},\"conns\":{},\"pipeline\":{},",
             "\"secs\":{:.3},\"value_size\":{},\"ops\":{},\"elapsed_s\":{:.3},",
             "\"ops_per_sec\":{:.1},\"mean_us\":{},\"p50_us\":{},\"p99_us\":{},",
             "\"p999_us\":{},\"max_us\":{},\"errors\":{},\"error_codes\":{},",
             "\"conn_errors\":{},\"first_conn_error\":{},",
-            "\"server_cpu_us_per_op\":{},\"client_cpu_us_per_op\":{}}}"
+            "\"server_cpu_us_per_op\":{},\"client_cpu_us_per_op\":{}"
         ),
         json_str(args.op.name()),
         json_str(&args.label),
@@ -150,6 +165,40 @@ pub fn build(args: &Args, stats: &Stats, elapsed_s: f64, cpu: Cpu) -> Report {
         opt(server_cpu),
         opt(client_cpu),
     );
+    if per_addr.len() > 1 {
+        json.push_str(",\"per_addr\":[");
+        for (i, a) in per_addr.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let s = &a.stats;
+            let q = |p: f64| {
+                opt((!s.hist.is_empty()).then(|| s.hist.value_at_quantile(p) as f64 / 1000.0))
+            };
+            let rate = if elapsed_s > 0.0 {
+                s.ok as f64 / elapsed_s
+            } else {
+                0.0
+            };
+            let _ = write!(
+                json,
+                concat!(
+                    "{{\"addr\":{},\"conns\":{},\"ops\":{},\"ops_per_sec\":{:.1},",
+                    "\"p50_us\":{},\"p99_us\":{},\"errors\":{},\"conn_errors\":{}}}"
+                ),
+                json_str(&a.addr),
+                a.conns,
+                s.ok,
+                rate,
+                q(0.5),
+                q(0.99),
+                s.error_total(),
+                s.conn_errors.len()
+            );
+        }
+        json.push(']');
+    }
+    json.push('}');
     let fmt_us = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}µs"));
     let mut human = format!(
         "{} {}: {} ops in {:.2}s = {:.0} ops/s; p50 {} p99 {} p99.9 {}; errors {}, connection errors {}",
@@ -169,6 +218,30 @@ pub fn build(args: &Args, stats: &Stats, elapsed_s: f64, cpu: Cpu) -> Report {
     }
     if let Some(c) = client_cpu {
         let _ = write!(human, "; client CPU {c:.1}µs/op");
+    }
+    if per_addr.len() > 1 {
+        for a in per_addr {
+            let s = &a.stats;
+            let rate = if elapsed_s > 0.0 {
+                s.ok as f64 / elapsed_s
+            } else {
+                0.0
+            };
+            let p = |q: f64| {
+                fmt_us((!s.hist.is_empty()).then(|| s.hist.value_at_quantile(q) as f64 / 1000.0))
+            };
+            let _ = write!(
+                human,
+                "\n  {} ({} conns): {:.0} ops/s, p50 {} p99 {}, errors {}, connection errors {}",
+                a.addr,
+                a.conns,
+                rate,
+                p(0.5),
+                p(0.99),
+                s.error_total(),
+                s.conn_errors.len()
+            );
+        }
     }
     for e in stats.conn_errors.iter().take(5) {
         let _ = write!(human, "\n  connection error: {e}");

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Barrier;
 
 use crate::conn::{Conn, frame_xid, is_reserved};
-use crate::report::{Cpu, Report, Stats, build, json_str};
+use crate::report::{AddrStats, Cpu, Report, Stats, build, json_str};
 use crate::{Args, Op, procfs};
 
 const WARMUP: u8 = 0;
@@ -118,7 +118,8 @@ async fn ensure(
 
 pub async fn run(args: &Args) -> Result<Report, String> {
     let stall = args.stall();
-    let mut setup = Conn::open(&args.addr, args.session_timeout_ms, CONNECT_DEADLINE).await?;
+    let addrs = args.addrs();
+    let mut setup = Conn::open(&addrs[0], args.session_timeout_ms, CONNECT_DEADLINE).await?;
     ensure(&mut setup, stall, ROOT, Bytes::new()).await?;
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -150,7 +151,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     for idx in 0..args.conns {
         let ctx = ctx.clone();
         let barrier = barrier.clone();
-        let addr = args.addr.clone();
+        // Connection idx goes to address idx mod N: the sessions are spread evenly.
+        let addr = addrs[idx % addrs.len()].clone();
         let timeout = args.session_timeout_ms;
         workers.push(tokio::spawn(async move {
             let mut stats = Stats::new();
@@ -185,51 +187,62 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }));
     }
     barrier.wait().await;
+    let mut per_addr: Vec<AddrStats> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| AddrStats {
+            addr: a.clone(),
+            // connections i, i+N, i+2N, ... of 0..conns
+            conns: (args.conns + addrs.len() - 1 - i) / addrs.len(),
+            stats: Stats::new(),
+        })
+        .collect();
 
     if args.op == Op::Load {
-        let server0 = procfs::cpu_us(args.server_pid);
+        let server0 = procfs::cpu_us_sum(&args.server_pid);
         let client0 = procfs::cpu_us(None);
         let t0 = Instant::now();
-        let mut stats = Stats::new();
-        join(&mut workers, &mut stats, None).await;
+        join(&mut workers, &mut per_addr, None).await;
         let elapsed = t0.elapsed().as_secs_f64();
-        let cpu = cpu_delta(args.server_pid, server0, client0);
-        return Ok(build(args, &stats, elapsed, cpu));
+        let cpu = cpu_delta(&args.server_pid, server0, client0);
+        return Ok(build(args, &per_addr, elapsed, cpu));
     }
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
-    let server0 = procfs::cpu_us(args.server_pid);
+    let server0 = procfs::cpu_us_sum(&args.server_pid);
     let client0 = procfs::cpu_us(None);
     ctx.phase.store(MEASURE, Ordering::Release);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(args.secs)).await;
     ctx.phase.store(STOP, Ordering::Release);
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu = cpu_delta(args.server_pid, server0, client0);
-    let mut stats = Stats::new();
+    let cpu = cpu_delta(&args.server_pid, server0, client0);
     join(
         &mut workers,
-        &mut stats,
+        &mut per_addr,
         Some(stall + Duration::from_secs(5)),
     )
     .await;
-    Ok(build(args, &stats, elapsed, cpu))
+    Ok(build(args, &per_addr, elapsed, cpu))
 }
 
-fn cpu_delta(pid: Option<u32>, server0: Option<u64>, client0: Option<u64>) -> Cpu {
+fn cpu_delta(pids: &[u32], server0: Option<u64>, client0: Option<u64>) -> Cpu {
     let delta = |before: Option<u64>, now: Option<u64>| Some(now?.saturating_sub(before?));
     Cpu {
-        server_us: pid.and_then(|p| delta(server0, procfs::cpu_us(Some(p)))),
+        server_us: delta(server0, procfs::cpu_us_sum(pids)),
         client_us: delta(client0, procfs::cpu_us(None)),
     }
 }
 
+/// Collect every connection's counters into the entry of the address it used (idx mod N).
 async fn join(
     workers: &mut Vec<tokio::task::JoinHandle<Stats>>,
-    into: &mut Stats,
+    per_addr: &mut [AddrStats],
     limit: Option<Duration>,
 ) {
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+    let n = per_addr.len();
     for (idx, w) in workers.drain(..).enumerate() {
+        let into = &mut per_addr[idx % n].stats;
         let abort = w.abort_handle();
         let res = match deadline {
             Some(d) => match tokio::time::timeout_at(d, w).await {
@@ -321,58 +334,66 @@ fn epoch_ns() -> u128 {
 /// Poll `ruok` every millisecond until a server answers `imok`, then poll a
 /// session handshake plus getData("/") until that succeeds: ZooKeeper answers
 /// `imok` before its database is loaded and refuses sessions until then.
+/// With several addresses, each is waited for in turn (the times are those of the last one).
 pub async fn wait_ruok(args: &Args) -> Result<Report, String> {
     let t0 = Instant::now();
     let limit = Duration::from_secs_f64(args.secs);
     let mut attempts: u64 = 0;
-    let imok_ns = loop {
-        attempts += 1;
-        if ruok_once(&args.addr).await {
-            break epoch_ns();
-        }
-        if t0.elapsed() > limit {
-            return Err(format!(
-                "{} did not answer imok within {:.1}s",
-                args.addr, args.secs
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
-    let imok_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let ready_ns = loop {
-        attempts += 1;
-        let attempt = async {
-            let mut conn =
-                Conn::open(&args.addr, args.session_timeout_ms, Duration::from_secs(1)).await?;
-            let reply = conn
-                .call(
-                    Request::GetData(GetDataRequest {
-                        path: "/".into(),
-                        watch: false,
-                    }),
-                    Duration::from_secs(1),
-                )
-                .await?;
-            let _ = conn
-                .call(Request::CloseSession(Empty {}), Duration::from_secs(1))
-                .await;
-            match reply.header.err {
-                0 => Ok(()),
-                e => Err(format!("getData(/) answered error {e}")),
+    let addrs = args.addrs();
+    let mut imok_ns = 0;
+    for addr in &addrs {
+        imok_ns = loop {
+            attempts += 1;
+            if ruok_once(addr).await {
+                break epoch_ns();
             }
+            if t0.elapsed() > limit {
+                return Err(format!(
+                    "{addr} did not answer imok within {:.1}s",
+                    args.secs
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
-        let last_error = match attempt.await {
-            Ok(()) => break epoch_ns(),
-            Err(e) => e,
+    }
+    let imok_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let mut ready_ns = 0;
+    for addr in &addrs {
+        ready_ns = loop {
+            attempts += 1;
+            let attempt = async {
+                let mut conn =
+                    Conn::open(addr, args.session_timeout_ms, Duration::from_secs(1)).await?;
+                let reply = conn
+                    .call(
+                        Request::GetData(GetDataRequest {
+                            path: "/".into(),
+                            watch: false,
+                        }),
+                        Duration::from_secs(1),
+                    )
+                    .await?;
+                let _ = conn
+                    .call(Request::CloseSession(Empty {}), Duration::from_secs(1))
+                    .await;
+                match reply.header.err {
+                    0 => Ok(()),
+                    e => Err(format!("getData(/) answered error {e}")),
+                }
+            };
+            let last_error = match attempt.await {
+                Ok(()) => break epoch_ns(),
+                Err(e) => e,
+            };
+            if t0.elapsed() > limit {
+                return Err(format!(
+                    "{addr} answered imok but no session within {:.1}s: {last_error}",
+                    args.secs
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
-        if t0.elapsed() > limit {
-            return Err(format!(
-                "{} answered imok but no session within {:.1}s: {last_error}",
-                args.addr, args.secs
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
+    }
     let ready_ms = t0.elapsed().as_secs_f64() * 1000.0;
     Ok(Report {
         json: format!(
