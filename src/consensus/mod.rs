@@ -329,6 +329,7 @@ impl Consensus {
         };
         let network = NetworkFactory {
             transport: transport.clone().unwrap_or_else(|| Arc::new(rpc::Nowhere)),
+            min_ttl: Duration::from_millis(election),
         };
         let raft = Raft::new(
             cfg.node_id,
@@ -770,6 +771,10 @@ async fn allow_elections(
     raft.runtime_config().elect(true);
 }
 
+/// How long a fresh member waits for the member with the smallest id to form the
+/// cluster before it initializes too.
+const FORMATION_FALLBACK: Duration = Duration::from_secs(3);
+
 /// Most entries per AppendEntries.
 const MAX_PAYLOAD_ENTRIES: u64 = 8;
 /// Snapshots travel in chunks of this size.
@@ -787,7 +792,9 @@ fn max_frame(max_batch_bytes: usize) -> usize {
 /// Every fresh member may initialize with the same member list (openraft writes the same
 /// entry at index 0 everywhere, so they form one cluster whichever starts first), but only
 /// after it has heard from a majority of the members (itself included) and none of them
-/// holds more than that first entry. If one does, the cluster exists: this node waits for
+/// holds more than that first entry. Of the fresh members it hears from, the one with the
+/// smallest id initializes and the others vote for it: several initializing at once would
+/// split the first vote (a fallback lets the others initialize too if it does not). If one does, the cluster exists: this node waits for
 /// the leader to send it the log and withholds its vote until it has caught up (it may be
 /// a member that lost its data, whose vote would otherwise help elect a leader lacking
 /// writes it once acknowledged).
@@ -801,12 +808,15 @@ async fn form(
 ) {
     let majority = members.len() / 2 + 1;
     let mut waited = Instant::now();
+    // Since when a fresh majority has been in reach.
+    let mut formable: Option<Instant> = None;
     loop {
         // Initialized meanwhile: by our own earlier attempt, or a leader's log reached us.
         if raft.is_initialized().await.unwrap_or(true) {
             return;
         }
         let mut fresh = 1; // this node
+        let mut first_fresh = me;
         let mut existing: Option<u64> = None;
         let mut max_term = 0;
         for id in members.keys().filter(|id| **id != me) {
@@ -822,6 +832,7 @@ async fn form(
                     existing = Some(existing.map_or(c, |e: u64| e.max(c)));
                 } else {
                     fresh += 1;
+                    first_fresh = first_fresh.min(*id);
                 }
             }
         }
@@ -837,6 +848,15 @@ async fn form(
             return;
         }
         if fresh >= majority {
+            let since = *formable.get_or_insert_with(Instant::now);
+            if first_fresh != me && since.elapsed() < FORMATION_FALLBACK {
+                // Member `first_fresh` forms it; we vote when it asks.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stop.cancelled() => return,
+                }
+                continue;
+            }
             tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "forming the cluster");
             match raft.initialize(members.clone()).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}

@@ -20,6 +20,8 @@ type RpcErr<E = RaftError<NodeId>> = RPCError<NodeId, BasicNode, E>;
 #[derive(Clone)]
 pub(crate) struct NetworkFactory {
     pub transport: Arc<dyn Transport>,
+    /// The shortest wait for any raft RPC (see `PeerClient::call`).
+    pub min_ttl: std::time::Duration,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -29,6 +31,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerClient {
             target,
             transport: self.transport.clone(),
+            min_ttl: self.min_ttl,
         }
     }
 }
@@ -36,6 +39,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub(crate) struct PeerClient {
     target: NodeId,
     transport: Arc<dyn Transport>,
+    min_ttl: std::time::Duration,
 }
 
 fn unreachable<E: std::error::Error>(why: String) -> RpcErr<E> {
@@ -45,7 +49,12 @@ fn unreachable<E: std::error::Error>(why: String) -> RpcErr<E> {
 impl PeerClient {
     async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, String> {
         let call = self.transport.call(self.target, req);
-        match tokio::time::timeout(option.hard_ttl(), call).await {
+        // openraft 0.9 gives an AppendEntries a heartbeat interval (50 ms by default) and
+        // backs off 500 ms after a timeout: on a loaded machine a batch of entries misses
+        // that and writes stall for half a second. A timeout is for a peer that is gone,
+        // so no RPC gets less than the election timeout.
+        let ttl = option.hard_ttl().max(self.min_ttl);
+        match tokio::time::timeout(ttl, call).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(CallError::Unreachable(e))) => Err(e),
             Err(_) => Err(format!("node {}: timed out", self.target)),
