@@ -244,6 +244,9 @@ impl Server {
         let boot = u64::from_le_bytes(boot).max(1);
         let cluster = &config.cluster;
         let node = Arc::new(Node::new(cluster.my_id, boot));
+        node.lock()
+            .tracker
+            .set_tick(Duration::from_millis(config.tick_time), Instant::now());
         let mut cc = ConsensusConfig::new(config.data_dir.clone());
         cc.node_id = node.id();
         cc.members = cluster

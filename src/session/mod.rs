@@ -12,19 +12,36 @@ pub struct Tracker {
     closing: HashMap<i64, Instant>,
     /// Sessions this node's clients were heard from since the leader was last told.
     recent: HashSet<i64>,
+    /// ZooKeeper's expiry granularity (tickTime) and where its intervals start.
+    tick: Option<(Duration, Instant)>,
 }
 
 impl Tracker {
+    /// Expire on tick boundaries, as ZooKeeper does: a deadline is rounded up
+    /// to the next multiple of `tick`, so a session lives between its timeout
+    /// and its timeout plus a tick, never less than ZooKeeper would give it.
+    pub fn set_tick(&mut self, tick: Duration, now: Instant) {
+        if !tick.is_zero() {
+            self.tick = Some((tick, now));
+        }
+    }
+
+    fn deadline(&self, at: Instant) -> Instant {
+        round_up(self.tick, at)
+    }
+
     /// A client of this node was heard from: push its deadline out by its
     /// timeout, and remember to tell the leader.
     pub fn touch(&mut self, session: i64, timeout: Duration, now: Instant) {
-        self.deadlines.insert(session, (now + timeout, timeout));
+        let deadline = self.deadline(now + timeout);
+        self.deadlines.insert(session, (deadline, timeout));
         self.recent.insert(session);
     }
 
     /// Another node's client was heard from (on the leader).
     pub fn heard(&mut self, session: i64, timeout: Duration, now: Instant) {
-        self.deadlines.insert(session, (now + timeout, timeout));
+        let deadline = self.deadline(now + timeout);
+        self.deadlines.insert(session, (deadline, timeout));
     }
 
     /// The sessions to report to the leader, since the last report.
@@ -38,8 +55,9 @@ impl Tracker {
     /// now (deadlines kept from an earlier term are stale: clients may have
     /// been touching another leader all along), as a new ZooKeeper leader does.
     pub fn restart_all(&mut self, now: Instant) {
+        let tick = self.tick;
         for (deadline, timeout) in self.deadlines.values_mut() {
-            *deadline = now + *timeout;
+            *deadline = round_up(tick, now + *timeout);
         }
         self.closing.clear();
     }
@@ -51,7 +69,8 @@ impl Tracker {
         for (id, timeout_ms) in live {
             let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
             seen.insert(id, ());
-            self.deadlines.entry(id).or_insert((now + timeout, timeout));
+            let deadline = self.deadline(now + timeout);
+            self.deadlines.entry(id).or_insert((deadline, timeout));
         }
         self.deadlines.retain(|id, _| seen.contains_key(id));
         self.closing.retain(|id, _| seen.contains_key(id));
@@ -98,6 +117,17 @@ impl Tracker {
     }
 }
 
+/// `at`, rounded up to the next tick boundary counted from the epoch.
+fn round_up(tick: Option<(Duration, Instant)>, at: Instant) -> Instant {
+    let Some((tick, epoch)) = tick else {
+        return at;
+    };
+    let since = at.saturating_duration_since(epoch).as_nanos();
+    let tick_ns = tick.as_nanos().max(1);
+    let rounded = since.div_ceil(tick_ns) * tick_ns;
+    epoch + Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +161,21 @@ mod tests {
         );
         t.sync([(2, 5000)].into_iter(), t0);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn deadlines_round_up_to_the_next_tick_as_zookeepers_do() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = Tracker::default();
+        t.set_tick(ms(100), t0);
+        // Touched at 30 ms with a 200 ms timeout: due at 230, rounded up to 300.
+        t.touch(7, ms(200), t0 + ms(30));
+        assert!(t.expired(t0 + ms(299), ms(1000)).is_empty());
+        assert_eq!(t.expired(t0 + ms(300), ms(1000)), vec![7]);
+        // Never earlier than the timeout itself, on a boundary too.
+        t.touch(8, ms(200), t0 + ms(100));
+        assert!(t.expired(t0 + ms(299), ms(1000)).is_empty());
+        assert_eq!(t.expired(t0 + ms(300), ms(1000)), vec![8]);
     }
 }
