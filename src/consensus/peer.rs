@@ -15,6 +15,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -158,38 +159,14 @@ impl Inner {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         debug!(peer = to, %target, "peer link up");
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
         let link = Arc::new(Link {
             out: tx,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             closed: CancellationToken::new(),
         });
-        let closed = link.closed.clone();
-        let stop = self.stop.clone();
-        tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            loop {
-                let first = tokio::select! {
-                    f = rx.recv() => f,
-                    _ = closed.cancelled() => None,
-                    _ = stop.cancelled() => None,
-                };
-                let Some(first) = first else { break };
-                buf.extend_from_slice(&first);
-                while buf.len() < 1 << 20 {
-                    match rx.try_recv() {
-                        Ok(f) => buf.extend_from_slice(&f),
-                        Err(_) => break,
-                    }
-                }
-                if wr.write_all(&buf).await.is_err() {
-                    break;
-                }
-                buf.clear();
-            }
-            closed.cancel();
-        });
+        tokio::spawn(write_frames(wr, rx, link.closed.clone(), self.stop.clone()));
         let reader = link.clone();
         let max = self.max_frame;
         let stop = self.stop.clone();
@@ -321,7 +298,7 @@ async fn serve_peer(
     stop: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
     let hello = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, Hello>(&mut rd, 64)).await;
     let peer = match hello {
         Ok(Ok(h)) => h.from,
@@ -339,26 +316,9 @@ async fn serve_peer(
         }
     }
     debug!(peer, %from, "peer connected");
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let closed = CancellationToken::new();
-    let writer_closed = closed.clone();
-    let writer = tokio::spawn(async move {
-        let mut buf = BytesMut::new();
-        while let Some(first) = rx.recv().await {
-            buf.extend_from_slice(&first);
-            while buf.len() < 1 << 20 {
-                match rx.try_recv() {
-                    Ok(f) => buf.extend_from_slice(&f),
-                    Err(_) => break,
-                }
-            }
-            if wr.write_all(&buf).await.is_err() {
-                break;
-            }
-            buf.clear();
-        }
-        writer_closed.cancel();
-    });
+    let writer = tokio::spawn(write_frames(wr, rx, closed.clone(), stop.clone()));
     loop {
         let got = tokio::select! {
             f = read_frame::<_, (u64, PeerRequest)>(&mut rd, max) => f,
@@ -385,6 +345,38 @@ async fn serve_peer(
     }
     drop(tx);
     writer.abort();
+}
+
+/// Write queued frames to one peer connection, coalescing what is ready
+/// into one write, until the queue closes, a write fails, or `closed`/`stop`
+/// is cancelled; then cancels `closed` so the reading side stops too.
+async fn write_frames(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    closed: CancellationToken,
+    stop: CancellationToken,
+) {
+    let mut buf = BytesMut::new();
+    loop {
+        let first = tokio::select! {
+            f = rx.recv() => f,
+            _ = closed.cancelled() => None,
+            _ = stop.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        buf.extend_from_slice(&first);
+        while buf.len() < 1 << 20 {
+            match rx.try_recv() {
+                Ok(f) => buf.extend_from_slice(&f),
+                Err(_) => break,
+            }
+        }
+        if wr.write_all(&buf).await.is_err() {
+            break;
+        }
+        buf.clear();
+    }
+    closed.cancel();
 }
 
 /// Length-prefixed postcard.
