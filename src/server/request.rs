@@ -297,11 +297,7 @@ impl ConnCtx {
                 // The session reconnected elsewhere: this connection's reads
                 // are refused as its writes are (SessionMoved).
                 let mine = self.shared.node.owner(self.conn);
-                if state
-                    .tree
-                    .session(self.session)
-                    .is_some_and(|s| s.owner.boot != 0 && s.owner != mine)
-                {
+                if state.tree.moved_from(self.session, mine) {
                     drop(state);
                     self.answer_error(xid, ErrorCode::SessionMoved);
                     return Flow::Continue;

@@ -189,16 +189,10 @@ impl Tree {
         }
     }
 
-    /// Whether a client's command comes from a connection other than the one
-    /// its session is attached to. Expiry (no client) and sessions or commands
-    /// from before owners were recorded (boot 0) are never "moved".
+    /// Whether a client's command comes from a connection its session has
+    /// left. Expiry (nobody waits) is never "moved".
     fn moved_away(&self, session: i64, origin: &crate::tree::Origin) -> bool {
-        if !origin.waits() || origin.boot == 0 {
-            return false;
-        }
-        self.sessions
-            .get(&session)
-            .is_some_and(|s| s.owner.boot != 0 && s.owner != origin.owner())
+        origin.waits() && self.moved_from(session, origin.owner())
     }
 
     /// Ids are unique for the life of the data: a time-based base chosen by

@@ -184,6 +184,17 @@ impl Tree {
         self.sessions.get(&id)
     }
 
+    /// Whether `session` lives and is attached to a connection other than
+    /// `conn`: that connection's requests get SessionMoved. Sessions and
+    /// connections from before owners were recorded (boot 0) never moved.
+    pub fn moved_from(&self, session: i64, conn: Owner) -> bool {
+        conn.boot != 0
+            && self
+                .sessions
+                .get(&session)
+                .is_some_and(|s| s.owner.boot != 0 && s.owner != conn)
+    }
+
     pub fn sessions(&self) -> impl Iterator<Item = (i64, &SessionRecord)> {
         self.sessions.iter().map(|(id, s)| (*id, s))
     }
