@@ -134,8 +134,14 @@ impl Sender {
     }
 }
 
-/// Prefix of a send error after which nothing can be logged any more.
-const FATAL: &str = "fatal: ";
+/// Why a batch was not confirmed.
+enum NotSent {
+    /// Try again, at whoever leads next.
+    Retry(String),
+    /// Consensus itself stopped (a storage fault, a replica that cannot
+    /// apply): nothing will ever be logged from here.
+    Stopped(ConsensusError),
+}
 
 pub(crate) struct SendLoop {
     pub me: NodeId,
@@ -171,19 +177,16 @@ impl SendLoop {
                     self.propose_here(batch).await
                 }
                 Some(l) if l != self.me => self.forward(l, batch).await,
-                _ => Err("no leader".to_string()),
+                _ => Err(NotSent::Retry("no leader".into())),
             };
             match sent {
                 Ok(()) => self.sender.confirmed(),
-                // Consensus itself stopped (a storage fault, a replica that
-                // cannot apply): nothing will ever be logged from here.
-                Err(why) if why.starts_with(FATAL) => {
-                    tracing::error!(error = %why, "consensus stopped; failing queued commands");
-                    self.sender
-                        .fail(ConsensusError::Fatal(why[FATAL.len()..].to_string()));
+                Err(NotSent::Stopped(e)) => {
+                    tracing::error!(error = %e, "consensus stopped; failing queued commands");
+                    self.sender.fail(e);
                     return;
                 }
-                Err(why) => {
+                Err(NotSent::Retry(why)) => {
                     debug!(error = %why, pending = self.sender.pending(), "commands not confirmed; sending again");
                     // Wait for a leader change, or a short while (the same leader may be back).
                     tokio::select! {
@@ -196,29 +199,31 @@ impl SendLoop {
         }
     }
 
-    async fn propose_here(&self, batch: Vec<Bytes>) -> Result<(), String> {
+    async fn propose_here(&self, batch: Vec<Bytes>) -> Result<(), NotSent> {
         let mut waits = Vec::with_capacity(batch.len());
         for cmd in batch {
             let (done, rx) = oneshot::channel();
             if self.proposer.send(Proposal { cmd, done }).is_err() {
-                return Err("proposer stopped".into());
+                return Err(NotSent::Stopped(ConsensusError::ShuttingDown));
             }
             waits.push(rx);
         }
         for w in waits {
             match w.await {
                 Ok(Ok(())) => {}
-                Ok(Err(ConsensusError::NotLeader { .. })) => return Err("lost leadership".into()),
-                Ok(Err(e)) => return Err(format!("{FATAL}{e}")),
-                Err(_) => return Err("proposer stopped".into()),
+                Ok(Err(ConsensusError::NotLeader { .. })) => {
+                    return Err(NotSent::Retry("lost leadership".into()));
+                }
+                Ok(Err(e)) => return Err(NotSent::Stopped(e)),
+                Err(_) => return Err(NotSent::Stopped(ConsensusError::ShuttingDown)),
             }
         }
         Ok(())
     }
 
-    async fn forward(&self, leader: NodeId, batch: Vec<Bytes>) -> Result<(), String> {
+    async fn forward(&self, leader: NodeId, batch: Vec<Bytes>) -> Result<(), NotSent> {
         let Some(t) = &self.transport else {
-            return Err("no transport".into());
+            return Err(NotSent::Retry("no transport".into()));
         };
         let call = t.call(leader, PeerRequest::Forward(Batch(batch)));
         // A new leader means a new term, in which the old leader can commit
@@ -238,14 +243,15 @@ impl SendLoop {
                 }
             }
         };
-        tokio::select! {
+        let why = tokio::select! {
             r = call => match r {
-                Ok(PeerResponse::Forwarded) => Ok(()),
-                Ok(PeerResponse::Refused(why)) => Err(format!("leader {leader} refused: {why}")),
-                Ok(other) => Err(format!("leader {leader}: unexpected answer {other:?}")),
-                Err(e) => Err(e.to_string()),
+                Ok(PeerResponse::Forwarded) => return Ok(()),
+                Ok(PeerResponse::Refused(why)) => format!("leader {leader} refused: {why}"),
+                Ok(other) => format!("leader {leader}: unexpected answer {other:?}"),
+                Err(e) => e.to_string(),
             },
-            new = replaced => Err(format!("leader {leader} replaced by {new:?}")),
-        }
+            new = replaced => format!("leader {leader} replaced by {new:?}"),
+        };
+        Err(NotSent::Retry(why))
     }
 }
