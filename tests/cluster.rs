@@ -101,6 +101,16 @@ impl Cluster {
 
     /// Start `n` nodes (ids 1..=n) and wait until they agree on a leader.
     async fn start_with(n: u64, snap_count: Option<u64>) -> Cluster {
+        let mut c = Cluster::unstarted(n, snap_count);
+        for id in c.ids.clone() {
+            c.boot(id).await;
+        }
+        c.leader().await;
+        c
+    }
+
+    /// `n` members (ids 1..=n) with data directories, none running yet.
+    fn unstarted(n: u64, snap_count: Option<u64>) -> Cluster {
         let root = tempfile::tempdir().expect("tempdir");
         let ids: Vec<u64> = (1..=n).collect();
         let members = ids
@@ -114,18 +124,13 @@ impl Cluster {
                 (*id, member)
             })
             .collect();
-        let mut c = Cluster {
+        Cluster {
             net: MemNet::new(),
             ids,
             members,
             snap_count,
             _root: root,
-        };
-        for id in c.ids.clone() {
-            c.boot(id).await;
         }
-        c.leader().await;
-        c
     }
 
     fn config(&self, id: u64) -> Config {
@@ -1257,26 +1262,7 @@ async fn wiped_member_does_not_vote_until_caught_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fresh_members_form_one_cluster_in_any_order() {
     scenario(40, async {
-        let root = tempfile::tempdir().expect("tempdir");
-        let ids: Vec<u64> = vec![1, 2, 3];
-        let members = ids
-            .iter()
-            .map(|id| {
-                let member = Member {
-                    dir: root.path().join(format!("node{id}")),
-                    addr: "127.0.0.1:0".parse().expect("addr"),
-                    server: None,
-                };
-                (*id, member)
-            })
-            .collect();
-        let mut c = Cluster {
-            net: MemNet::new(),
-            ids,
-            members,
-            snap_count: None,
-            _root: root,
-        };
+        let mut c = Cluster::unstarted(3, None);
         c.boot(3).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         let m = c.metrics(3);

@@ -646,3 +646,54 @@ fn old_commands_and_snapshots_still_decode() {
     assert_eq!(restored.digest(), tree.digest());
     assert_eq!(restored.last_zxid(), tree.last_zxid());
 }
+
+/// The in-process cluster tests call replicas converged when their trees are
+/// equal. Equality must see what the digest does not: a session's owner, and
+/// the sequence numbers that deduplicate resent commands.
+#[test]
+fn replicas_that_differ_only_in_sessions_are_not_equal() {
+    let session = Txn::CreateSession {
+        timeout: 30_000,
+        passwd: [1; 16],
+    };
+    let mut a = Tree::new();
+    let s = session_of(&a.apply(&from(1, 9, 4, 1, session.clone())));
+    let mut b = a.clone();
+    assert_eq!(a, b);
+    // Only `b` hears that the session moved: same znodes, same digest, same zxid.
+    b.apply(&from(
+        2,
+        5,
+        1,
+        1,
+        Txn::MoveSession {
+            session: s,
+            passwd: [1; 16],
+        },
+    ));
+    assert_eq!((a.digest(), a.last_zxid()), (b.digest(), b.last_zxid()));
+    assert_ne!(a, b, "a session's owner must count");
+    // Two replicas that applied the same reap, one of them as an old-log
+    // command (no sequence number): only the other remembers node 4's number.
+    let mut d = a.clone();
+    d.apply(&from(
+        4,
+        2,
+        0,
+        1,
+        Txn::Reap {
+            path: "/none".into(),
+        },
+    ));
+    a.apply(&from(
+        4,
+        2,
+        0,
+        0,
+        Txn::Reap {
+            path: "/none".into(),
+        },
+    ));
+    assert_eq!((a.digest(), a.last_zxid()), (d.digest(), d.last_zxid()));
+    assert_ne!(a, d, "the remembered sequence numbers must count");
+}
