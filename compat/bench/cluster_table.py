@@ -17,7 +17,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import failover_table  # noqa: E402
-from table import fmt, fmt_ratio, machine, ratio  # noqa: E402
+from table import fmt, fmt_ratio, get, machine, meta, ratio, summary  # noqa: E402
 
 SERVERS = ("zk", "corral")
 
@@ -41,23 +41,6 @@ def load(path):
             key = j.get("op") + (f"@{parts[2]}" if len(parts) > 2 else "")
             rows.setdefault((parts[0], int(parts[1])), {})[key] = j
     return rows, raw
-
-
-def get(d, op, key):
-    j = d.get(op)
-    if not j or j.get(key) is None:
-        return None
-    return float(j[key])
-
-
-def meta(d, fn):
-    m = d.get("meta")
-    if not m:
-        return None
-    try:
-        return fn(m)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError, StopIteration):
-        return None
 
 
 def role_rate(d, op, role, key="ops_per_sec"):
@@ -194,29 +177,7 @@ def main():
       "include queueing behind the outstanding requests. CPU is utime+stime of the three server "
       "processes over the measured window ÷ requests answered.")
     w("")
-    w(f"## Summary (median of {len(runs)} run{'s' if len(runs) != 1 else ''})")
-    w("")
-    w("| metric | ZooKeeper | Corral | ratio (>1 = Corral better) | ratio min–max over runs | ZK spread | Corral spread |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-
-    def spread(vals):
-        vals = [v for v in vals if v is not None]
-        if len(vals) < 2:
-            return "–"
-        mean = statistics.mean(vals)
-        return f"±{100 * statistics.pstdev(vals) / mean:.0f}%" if mean else "–"
-
-    for title, better, fn in ms:
-        zv = [fn(rows.get(("zk", r), {})) for r in runs]
-        cv = [fn(rows.get(("corral", r), {})) for r in runs]
-        zs = [v for v in zv if v is not None]
-        cs = [v for v in cv if v is not None]
-        zmed = statistics.median(zs) if zs else None
-        cmed = statistics.median(cs) if cs else None
-        rs = [ratio(z, c, better) for z, c in zip(zv, cv)]
-        rs = [r for r in rs if r is not None]
-        rng = f"{min(rs):.2f}–{max(rs):.2f}×" if len(rs) > 1 else "–"
-        w(f"| {title} | {fmt(zmed)} | {fmt(cmed)} | {fmt_ratio(ratio(zmed, cmed, better))} | {rng} | {spread(zv)} | {spread(cv)} |")
+    summary(w, ms, rows, runs)
     ze = [errors(rows.get(("zk", r), {})) for r in runs]
     ce = [errors(rows.get(("corral", r), {})) for r in runs]
     w(f"| error replies / connection errors (all runs) | {sum(e for e, _ in ze)} / {sum(c for _, c in ze)} "

@@ -80,8 +80,36 @@ def meta(d, fn):
         return None
     try:
         return fn(m)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, StopIteration):
         return None
+
+
+def summary(w, ms, rows, runs):
+    """The summary table across runs: medians, and the spread of the per-run ratios.
+    `ms` is [(title, better, extractor)], `rows` {(server, run): {op: json}}."""
+    w(f"## Summary (median of {len(runs)} run{'s' if len(runs) != 1 else ''})")
+    w("")
+    w("| metric | ZooKeeper | Corral | ratio (>1 = Corral better) | ratio min–max over runs | ZK spread | Corral spread |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+
+    def spread(vals):
+        vals = [v for v in vals if v is not None]
+        if len(vals) < 2:
+            return "–"
+        mean = statistics.mean(vals)
+        return f"±{100 * statistics.pstdev(vals) / mean:.0f}%" if mean else "–"
+
+    for title, better, fn in ms:
+        zv = [fn(rows.get(("zk", r), {})) for r in runs]
+        cv = [fn(rows.get(("corral", r), {})) for r in runs]
+        zs = [v for v in zv if v is not None]
+        cs = [v for v in cv if v is not None]
+        zmed = statistics.median(zs) if zs else None
+        cmed = statistics.median(cs) if cs else None
+        rs = [ratio(z, c, better) for z, c in zip(zv, cv)]
+        rs = [r for r in rs if r is not None]
+        rng = f"{min(rs):.2f}–{max(rs):.2f}×" if len(rs) > 1 else "–"
+        w(f"| {title} | {fmt(zmed)} | {fmt(cmed)} | {fmt_ratio(ratio(zmed, cmed, better))} | {rng} | {spread(zv)} | {spread(cv)} |")
 
 
 def metrics(load_count):
@@ -193,30 +221,7 @@ def main():
       "include queueing behind the 512 outstanding requests.")
     w("")
 
-    # Summary across runs: medians and the spread of the per-run ratios.
-    w(f"## Summary (median of {len(runs)} run{'s' if len(runs) != 1 else ''})")
-    w("")
-    w("| metric | ZooKeeper | Corral | ratio (>1 = Corral better) | ratio min–max over runs | ZK spread | Corral spread |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-
-    def spread(vals):
-        vals = [v for v in vals if v is not None]
-        if len(vals) < 2:
-            return "–"
-        mean = statistics.mean(vals)
-        return f"±{100 * statistics.pstdev(vals) / mean:.0f}%" if mean else "–"
-
-    for title, better, fn in ms:
-        zv = [fn(rows.get(("zk", r), {})) for r in runs]
-        cv = [fn(rows.get(("corral", r), {})) for r in runs]
-        zs = [v for v in zv if v is not None]
-        cs = [v for v in cv if v is not None]
-        zmed = statistics.median(zs) if zs else None
-        cmed = statistics.median(cs) if cs else None
-        rs = [ratio(z, c, better) for z, c in zip(zv, cv)]
-        rs = [r for r in rs if r is not None]
-        rng = f"{min(rs):.2f}–{max(rs):.2f}×" if len(rs) > 1 else "–"
-        w(f"| {title} | {fmt(zmed)} | {fmt(cmed)} | {fmt_ratio(ratio(zmed, cmed, better))} | {rng} | {spread(zv)} | {spread(cv)} |")
+    summary(w, ms, rows, runs)
     w("")
     w("Spread = population standard deviation / mean across runs.")
     w("")
