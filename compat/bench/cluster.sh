@@ -87,10 +87,7 @@ trap 'exit 143' TERM
 
 # A private network namespace when possible: its own lo with 127.0.0.0/8, so the ensembles'
 # ports cannot collide with anything else on the machine, and every socket vanishes with it.
-netns=()
-if [ "${CLUSTER_NETNS:-1}" = 1 ] && unshare -n true 2>/dev/null; then
-  netns=(unshare -n -- sh -c 'ip link set lo up && exec "$@"' sh)
-fi
+. "$root/compat/cluster/netns.sh"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg); netns: $([ ${#netns[@]} -gt 0 ] && echo private || echo host)"
 limit=$(( quick == 1 ? 900 : 3600 ))
 failed=0

@@ -45,10 +45,7 @@ trap cleanup EXIT
 trap 'stop_child; exit 130' INT
 trap 'stop_child; exit 143' TERM
 
-netns=()
-if [ "${CLUSTER_NETNS:-1}" = 1 ] && unshare -n true 2>/dev/null; then
-  netns=(unshare -n -- sh -c 'ip link set lo up && exec "$@"' sh)
-fi
+. "$here/netns.sh"
 hosts="127.0.0.11:2181,127.0.0.12:2181,127.0.0.13:2181"
 restart="$(printf '%q %q' "$ctl" "$dir")"
 start=$(date +%s)

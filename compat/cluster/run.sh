@@ -80,10 +80,7 @@ trap 'exit 143' TERM
 
 # A private network namespace (when possible): the iptables chain and every socket live there and
 # vanish with it. Its lo carries the whole 127.0.0.0/8, like the host's.
-netns=()
-if [ "${CLUSTER_NETNS:-1}" = 1 ] && unshare -n true 2>/dev/null; then
-  netns=(unshare -n -- sh -c 'ip link set lo up && exec "$@"' sh)
-fi
+. "$here/netns.sh"
 limit=1800; [ "$profile" = --long ] && limit=7200
 start=$(date +%s)
 set +e
