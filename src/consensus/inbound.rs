@@ -46,12 +46,45 @@ pub(crate) struct CatchUp {
     /// The highest term a peer reported when this node joined: a leader of an
     /// older term (cut off, deposed) may name too low a commit index.
     min_term: AtomicU64,
-    marker: PathBuf,
+    marker: Arc<Marker>,
 }
 
 const WAITING: u64 = u64::MAX;
 
+/// The marker file, written on a blocking thread (never on an async worker).
+/// Writes may finish out of order; only the newest one is carried out.
+struct Marker {
+    path: PathBuf,
+    newest: AtomicU64,
+    writing: Mutex<()>,
+}
+
+impl Marker {
+    /// Write `contents`, or remove the file for None, in the background.
+    fn record(self: &Arc<Self>, contents: Option<String>) {
+        let mine = self.newest.fetch_add(1, Ordering::AcqRel) + 1;
+        let marker = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = marker.writing.lock().unwrap_or_else(|p| p.into_inner());
+            if marker.newest.load(Ordering::Acquire) != mine {
+                return;
+            }
+            let done = match contents {
+                Some(text) => std::fs::write(&marker.path, text),
+                None => match std::fs::remove_file(&marker.path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    r => r,
+                },
+            };
+            if let Err(e) = done {
+                tracing::error!(path = %marker.path.display(), error = %e, "cannot record the catch-up marker");
+            }
+        });
+    }
+}
+
 impl CatchUp {
+    /// Reads the marker file. Blocking: call from a blocking thread.
     pub fn load(marker: PathBuf) -> Self {
         // "N": catching up to index N; "waiting T": no leader of term T or later yet.
         let (until, min_term) = match std::fs::read_to_string(&marker) {
@@ -64,16 +97,19 @@ impl CatchUp {
         CatchUp {
             until: AtomicU64::new(until),
             min_term: AtomicU64::new(min_term),
-            marker,
+            marker: Arc::new(Marker {
+                path: marker,
+                newest: AtomicU64::new(0),
+                writing: Mutex::new(()),
+            }),
         }
     }
 
     /// Start withholding votes until a leader has been caught up with.
-    pub fn start(&self, min_term: u64) -> std::io::Result<()> {
+    pub fn start(&self, min_term: u64) {
         self.min_term.store(min_term, Ordering::Release);
-        std::fs::write(&self.marker, format!("waiting {min_term}\n"))?;
         self.until.store(WAITING, Ordering::Release);
-        Ok(())
+        self.marker.record(Some(format!("waiting {min_term}\n")));
     }
 
     /// A leader sent entries, with its commit index: the target, if none yet.
@@ -84,10 +120,8 @@ impl CatchUp {
             return;
         }
         let index = committed.unwrap_or(0);
-        if let Err(e) = std::fs::write(&self.marker, format!("{index}\n")) {
-            tracing::error!(error = %e, "cannot record the catch-up target");
-        }
         self.until.store(index + 1, Ordering::Release);
+        self.marker.record(Some(format!("{index}\n")));
         tracing::info!(index, "catching up with the leader's log before voting");
     }
 
@@ -99,7 +133,7 @@ impl CatchUp {
         }
         if until != WAITING && last_log_index.is_some_and(|i| i + 1 >= until) {
             self.until.store(0, Ordering::Release);
-            let _ = std::fs::remove_file(&self.marker);
+            self.marker.record(None);
             tracing::info!("caught up with the cluster's log; voting again");
             return false;
         }

@@ -256,7 +256,7 @@ impl Consensus {
         let single = cfg.members.len() <= 1;
 
         let committed = Arc::new(AtomicU64::new(0));
-        let (db, log_store, sm_store) = {
+        let (db, log_store, sm_store, catch_up) = {
             let cfg = cfg.clone();
             let committed = committed.clone();
             let sm = sm.clone();
@@ -275,7 +275,8 @@ impl Consensus {
                 let log = LogStore::open(db.clone(), cfg.fsync, committed)
                     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
                 let sm = SmStore::open(sm, &cfg.data_dir.join("snapshots"))?;
-                Ok((db, log, sm))
+                let catch_up = CatchUp::load(cfg.data_dir.join("catching-up"));
+                Ok((db, log, sm, catch_up))
             })
             .await
             .map_err(blocking_err)??
@@ -345,7 +346,7 @@ impl Consensus {
         let stop = CancellationToken::new();
         let sender = Arc::new(Sender::new());
         let contact = Arc::new(Contact::default());
-        let catch_up = Arc::new(CatchUp::load(cfg.data_dir.join("catching-up")));
+        let catch_up = Arc::new(catch_up);
         let mut tasks = vec![tokio::spawn(
             proposer::run(
                 raft.clone(),
@@ -842,9 +843,7 @@ async fn form(
                 "the cluster already exists; joining it, not voting until this node holds \
                  the log of a leader"
             );
-            if let Err(e) = catch_up.start(max_term) {
-                tracing::error!(error = %e, "cannot record the catch-up marker");
-            }
+            catch_up.start(max_term);
             return;
         }
         if fresh >= majority {
