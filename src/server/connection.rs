@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use super::request::{ConnCtx, Flow};
 use super::stats::ConnHandle;
 use super::{Shared, four_letter, now_ms};
-use crate::node::{Conn, Inflight, Out, Outbox};
+use crate::node::{Conn, Grant, Inflight, Out, Outbox};
 use crate::tree::Txn;
 
 /// How long a new connection may take to send its first frame.
@@ -264,10 +264,13 @@ async fn handshake(
     // one becomes this connection's, so writes still queued on a connection
     // it left get SessionMoved.
     let logged = shared.submit(conn, 0, txn);
-    let grant = tokio::select! {
+    // Some(None): apply refused it (the session is gone). None: no answer
+    // from the log (no leader in time, shutting down, a snapshot overtook
+    // it), which says nothing about the session.
+    let granted: Option<Option<Grant>> = tokio::select! {
         r = async {
             logged.await.ok()?;
-            grant_rx.await.ok().flatten()
+            grant_rx.await.ok()
         } => r,
         _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => {
             debug!("session not granted in time");
@@ -275,12 +278,17 @@ async fn handshake(
         }
         _ = shared.shutdown.cancelled() => None,
     };
-    let Some(grant) = grant else {
-        if req.session_id != 0 {
+    let grant = match granted {
+        Some(Some(grant)) => grant,
+        refused => {
             shared.node.lock().sessions.remove(&req.session_id);
-            respond(0, 0, Bytes::from_static(&[0; 16]));
+            // Only a refusal tells the client its session expired; otherwise
+            // it just loses the connection and tries again.
+            if refused.is_some() {
+                respond(0, 0, Bytes::from_static(&[0; 16]));
+            }
+            return None;
         }
-        return None;
     };
     let (session, granted_timeout, passwd) = if req.session_id != 0 {
         (
