@@ -10,6 +10,7 @@
 //! (group commit: openraft 0.9 fsyncs one entry at a time). Peers' requests arrive in
 //! [`inbound`].
 
+mod formation;
 mod inbound;
 mod log_store;
 pub mod memnet;
@@ -39,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::storage::{OpenError, RaftDb};
+use formation::{ELECTION_GRACE, allow_elections, form};
 use inbound::{CatchUp, Contact, Inbound};
 use log_store::LogStore;
 use network::NetworkFactory;
@@ -744,38 +746,6 @@ impl Drop for Consensus {
     }
 }
 
-/// How many of the longest election timeouts a starting member waits to hear
-/// from a leader before it may campaign.
-const ELECTION_GRACE: u64 = 4;
-
-/// Lets a member campaign once it has heard from a leader, or after `grace`.
-///
-/// A member that restarts while the others still have a leader would
-/// otherwise time out before that leader reconnects to it (its redial backs
-/// off), campaign with a higher term, and make the healthy leader step down
-/// (openraft 0.9 has no pre-vote): a needless leaderless half second after
-/// every restart. With no leader anywhere (the whole cluster restarting) it
-/// campaigns after the grace period.
-async fn allow_elections(
-    raft: Raft<TypeConfig>,
-    contact: Arc<Contact>,
-    grace: Duration,
-    stop: CancellationToken,
-) {
-    let started = Instant::now();
-    while contact.last().is_none() && started.elapsed() < grace {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            _ = stop.cancelled() => return,
-        }
-    }
-    raft.runtime_config().elect(true);
-}
-
-/// How long a fresh member waits for the member with the smallest id to form the
-/// cluster before it initializes too.
-const FORMATION_FALLBACK: Duration = Duration::from_secs(3);
-
 /// Most entries per AppendEntries.
 const MAX_PAYLOAD_ENTRIES: u64 = 8;
 /// Snapshots travel in chunks of this size.
@@ -785,97 +755,6 @@ const SNAPSHOT_CHUNK: u64 = 1 << 20;
 /// framing, each command up to ZooKeeper's 1 MiB jute.maxbuffer) or a snapshot chunk.
 fn max_frame(max_batch_bytes: usize) -> usize {
     (MAX_PAYLOAD_ENTRIES as usize) * (max_batch_bytes + (2 << 20)) + (4 << 20)
-}
-
-/// A fresh member's first start: form the cluster with the other members, or join the
-/// one they already formed.
-///
-/// Every fresh member may initialize with the same member list (openraft writes the same
-/// entry at index 0 everywhere, so they form one cluster whichever starts first), but only
-/// after it has heard from a majority of the members (itself included) and none of them
-/// holds more than that first entry. Of the fresh members it hears from, the one with the
-/// smallest id initializes and the others vote for it: several initializing at once would
-/// split the first vote (a fallback lets the others initialize too if it does not). If one does, the cluster exists: this node waits for
-/// the leader to send it the log and withholds its vote until it has caught up (it may be
-/// a member that lost its data, whose vote would otherwise help elect a leader lacking
-/// writes it once acknowledged).
-async fn form(
-    me: NodeId,
-    raft: Raft<TypeConfig>,
-    transport: Arc<dyn Transport>,
-    members: BTreeMap<NodeId, BasicNode>,
-    catch_up: Arc<CatchUp>,
-    stop: CancellationToken,
-) {
-    let majority = members.len() / 2 + 1;
-    let mut waited = Instant::now();
-    // Since when a fresh majority has been in reach.
-    let mut formable: Option<Instant> = None;
-    loop {
-        // Initialized meanwhile: by our own earlier attempt, or a leader's log reached us.
-        if raft.is_initialized().await.unwrap_or(true) {
-            return;
-        }
-        let mut fresh = 1; // this node
-        let mut first_fresh = me;
-        let mut existing: Option<u64> = None;
-        let mut max_term = 0;
-        for id in members.keys().filter(|id| **id != me) {
-            if let Ok(PeerResponse::Status {
-                last_log_index,
-                committed,
-                term,
-            }) = transport.call(*id, PeerRequest::Status).await
-            {
-                max_term = max_term.max(term);
-                if last_log_index.unwrap_or(0) > 0 {
-                    let c = committed.unwrap_or(0);
-                    existing = Some(existing.map_or(c, |e: u64| e.max(c)));
-                } else {
-                    fresh += 1;
-                    first_fresh = first_fresh.min(*id);
-                }
-            }
-        }
-        if let Some(committed) = existing {
-            tracing::info!(
-                committed,
-                "the cluster already exists; joining it, not voting until this node holds \
-                 the log of a leader"
-            );
-            catch_up.start(max_term);
-            return;
-        }
-        if fresh >= majority {
-            let since = *formable.get_or_insert_with(Instant::now);
-            if first_fresh != me && since.elapsed() < FORMATION_FALLBACK {
-                // Member `first_fresh` forms it; we vote when it asks.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    _ = stop.cancelled() => return,
-                }
-                continue;
-            }
-            tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "forming the cluster");
-            match raft.initialize(members.clone()).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => tracing::error!(error = %e, "cannot initialize the cluster"),
-            }
-            return;
-        }
-        if waited.elapsed() > Duration::from_secs(5) {
-            tracing::info!(
-                reachable = fresh,
-                needed = majority,
-                "waiting for peers to form the cluster"
-            );
-            waited = Instant::now();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = stop.cancelled() => return,
-        }
-    }
 }
 
 /// Logs who leads whenever that changes: the first thing an operator asks of a cluster.
