@@ -33,8 +33,7 @@ impl Tracker {
     /// A client of this node was heard from: push its deadline out by its
     /// timeout, and remember to tell the leader.
     pub fn touch(&mut self, session: i64, timeout: Duration, now: Instant) {
-        let deadline = self.deadline(now + timeout);
-        self.deadlines.insert(session, (deadline, timeout));
+        self.heard(session, timeout, now);
         self.recent.insert(session);
     }
 
