@@ -9,7 +9,6 @@ results JSON in DIR) is appended.
 import argparse
 import datetime
 import hashlib
-import json
 import os
 import statistics
 import sys
@@ -17,30 +16,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import failover_table  # noqa: E402
-from table import fmt, fmt_ratio, get, machine, meta, ratio, summary  # noqa: E402
+from table import fmt, fmt_ratio, get, load, machine, meta, ratio, summary  # noqa: E402
 
-SERVERS = ("zk", "corral")
-
-
-def load(path):
-    """{(server, run): {op or op@role: json}}, raw lines"""
-    rows, raw = {}, []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            raw.append(line)
-            try:
-                j = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            parts = j.get("label", "").split("/")
-            if len(parts) < 2 or parts[0] not in SERVERS:
-                continue
-            key = j.get("op") + (f"@{parts[2]}" if len(parts) > 2 else "")
-            rows.setdefault((parts[0], int(parts[1])), {})[key] = j
-    return rows, raw
 
 
 def role_rate(d, op, role, key="ops_per_sec"):

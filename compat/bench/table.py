@@ -47,7 +47,9 @@ def machine():
 
 
 def load(path):
-    rows = {}  # (server, run) -> {op: json}
+    """{(server, run): {op: json}}, raw lines. A label `server/run/role` (the
+    cluster benchmark's per-node rows) files its line under `op@role`."""
+    rows = {}
     raw = []
     with open(path) as f:
         for line in f:
@@ -59,11 +61,11 @@ def load(path):
                 j = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            label = j.get("label", "")
-            parts = label.split("/")
-            if len(parts) != 2 or parts[0] not in SERVERS:
+            parts = j.get("label", "").split("/")
+            if len(parts) not in (2, 3) or parts[0] not in SERVERS:
                 continue
-            rows.setdefault((parts[0], int(parts[1])), {})[j.get("op")] = j
+            key = j.get("op") + (f"@{parts[2]}" if len(parts) == 3 else "")
+            rows.setdefault((parts[0], int(parts[1])), {})[key] = j
     return rows, raw
 
 
