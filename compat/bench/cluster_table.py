@@ -19,7 +19,6 @@ import failover_table  # noqa: E402
 from table import fmt, fmt_ratio, get, load, machine, meta, ratio, summary  # noqa: E402
 
 
-
 def role_rate(d, op, role, key="ops_per_sec"):
     """A per-address figure of the sessions on the leader, or the mean over the two followers."""
     j, m = d.get(op), d.get("meta")
