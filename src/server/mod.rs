@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::consensus::{Consensus, ConsensusConfig, ConsensusError};
@@ -513,11 +513,21 @@ async fn housekeeping(shared: Arc<Shared>) {
         if led_term != Some(m.term) {
             led_term = Some(m.term);
             shared.node.lock().tracker.restart_all(now);
-            info!(
-                term = m.term,
-                sessions = live,
-                "leading: every session gets a full timeout"
-            );
+            // Worth saying in a cluster, after a leader change; a single
+            // node does it once, at start.
+            if m.voters > 1 {
+                info!(
+                    term = m.term,
+                    sessions = live,
+                    "leading: every session gets a full timeout"
+                );
+            } else {
+                debug!(
+                    term = m.term,
+                    sessions = live,
+                    "every session gets a full timeout"
+                );
+            }
         }
         let (expired, candidates) = {
             let mut state = shared.node.lock();
