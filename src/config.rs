@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// Allow TTL nodes (createTTL) [default: yes; zoo.cfg: extendedTypesEnabled].
     #[arg(long, value_name = "yes|no")]
     pub ttl_nodes: Option<String>,
+    /// Read-only mode: a member cut off from the quorum serves reads to clients that allow it (canBeReadOnly) and refuses their writes with NotReadOnly [default: no; zoo.cfg: readonlymode.enabled, ZooKeeper's system property].
+    #[arg(long, value_name = "yes|no")]
+    pub read_only_mode: Option<String>,
     /// Run the admin HTTP server (/commands, /metrics, /ready, /health) [default: yes; zoo.cfg: admin.enableServer].
     #[arg(long, value_name = "yes|no")]
     pub admin_server: Option<String>,
@@ -130,6 +133,8 @@ pub struct Config {
     pub super_digest: Option<String>,
     pub snap_count: u64,
     pub ttl_nodes: bool,
+    /// A member cut off from the quorum serves read-only clients.
+    pub read_only_mode: bool,
     /// None: the admin HTTP server is off.
     pub admin_addr: Option<SocketAddr>,
     /// Where /metrics is served on its own, if anywhere.
@@ -553,6 +558,7 @@ impl Config {
             super_digest: a.super_digest.clone(),
             snap_count: a.snap_count.unwrap_or(100_000),
             ttl_nodes: yes_no("extendedTypesEnabled", a.ttl_nodes.as_deref(), true)?,
+            read_only_mode: yes_no("readonlymode.enabled", a.read_only_mode.as_deref(), false)?,
             admin_addr,
             metrics_addr,
             snap_retain_count: a.snap_retain_count.unwrap_or(3),
@@ -624,6 +630,7 @@ impl Config {
             ),
             ("snapCount", self.snap_count.to_string()),
             ("extendedTypesEnabled", self.ttl_nodes.to_string()),
+            ("readonlymode.enabled", self.read_only_mode.to_string()),
             (
                 "autopurge.snapRetainCount",
                 self.snap_retain_count.to_string(),
@@ -854,6 +861,7 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         super_digest,
         snap_count,
         ttl_nodes,
+        read_only_mode,
         admin_server,
         admin_addr,
         metrics_addr,
@@ -948,6 +956,10 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 yes_no(key, Some(&value), true)?;
                 a.ttl_nodes = Some(value);
+            }
+            "readonlymode.enabled" => {
+                yes_no(key, Some(&value), false)?;
+                a.read_only_mode = Some(value);
             }
             "admin.enableServer" => {
                 yes_no(key, Some(&value), true)?;

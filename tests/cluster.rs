@@ -91,6 +91,7 @@ struct Cluster {
     ids: Vec<u64>,
     members: BTreeMap<u64, Member>,
     snap_count: Option<u64>,
+    read_only_mode: bool,
     _root: tempfile::TempDir,
 }
 
@@ -129,6 +130,7 @@ impl Cluster {
             ids,
             members,
             snap_count,
+            read_only_mode: false,
             _root: root,
         }
     }
@@ -150,6 +152,7 @@ impl Cluster {
             admin_server: Some("no".into()),
             force_sync: Some("no".into()),
             snap_count: self.snap_count,
+            read_only_mode: Some(if self.read_only_mode { "yes" } else { "no" }.into()),
             ..Default::default()
         };
         Config::load(&args).expect("config").0
@@ -931,6 +934,10 @@ async fn isolated_leader_stops_serving_and_rejoins() {
             resume(c.addr(old), session, &passwd).await.is_err(),
             "the isolated node took a session"
         );
+        // Read-only clients as well: read-only mode is off.
+        let (ro, _, _) = Raw::handshake(c.addr(old), read_only_connect(0, None, 0)).await;
+        assert!(ro.is_none(), "read-only session without read-only mode");
+        assert_eq!(four_letter::answer(c.shared(old), "isro", None), "null");
 
         let new = c.leader_of(&majority).await;
         assert_ne!(new, old);
@@ -970,6 +977,177 @@ async fn isolated_leader_stops_serving_and_rejoins() {
 
 /// 7. A session resumed on another node: the connection it left gets
 ///    SessionMoved for writes (and reads); the new one works.
+fn read_only_connect(session: i64, passwd: Option<&Bytes>, last_zxid: i64) -> Connect {
+    Connect {
+        session,
+        passwd: passwd.cloned().or(Some(Bytes::from_static(&[0; 16]))),
+        last_zxid,
+        read_only: Some(true),
+        ..Connect::default()
+    }
+}
+
+fn get_data(path: &str) -> Request {
+    Request::GetData(GetDataRequest {
+        path: path.into(),
+        watch: false,
+    })
+}
+
+/// readonlymode.enabled: a member cut off from the quorum serves clients
+/// that asked for read-only (ConnectResponse readOnly), from the tree it
+/// has, and refuses their writes and sync with NotReadOnly; other clients
+/// are turned away. Back in touch, its read-only connections close and
+/// clients get read-write sessions again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_off_member_serves_read_only_clients() {
+    scenario(40, async {
+        let mut c = Cluster::unstarted(3, None);
+        c.read_only_mode = true;
+        for id in c.ids.clone() {
+            c.boot(id).await;
+        }
+        let leader = c.leader().await;
+        let cut = c.others(leader)[0];
+        let majority = c.others(cut);
+
+        // A session of the cluster, created on the majority before the cut.
+        let mut real = Raw::connect(c.addr(majority[0])).await;
+        assert_eq!(
+            real.call(create("/x", b"before", CreateMode::Persistent))
+                .await
+                .header
+                .err,
+            0
+        );
+        c.wait_converged().await;
+        assert_eq!(four_letter::answer(c.shared(cut), "isro", None), "rw");
+        // A read-only client of a node in touch gets an ordinary session.
+        let (rw, rsp, _) = Raw::handshake(c.addr(cut), read_only_connect(0, None, 0)).await;
+        assert_eq!(rsp.and_then(|r| r.read_only), Some(false));
+        let mut rw = rw.expect("session");
+
+        c.isolate(cut);
+        let sync_limit = c.shared(cut).config.peer_timeout();
+        eventually("the cut-off member turns read-only", sync_limit * 3, || {
+            c.shared(cut).read_only()
+        })
+        .await;
+        assert!(rw.closed().await, "a read-write connection stayed open");
+        assert_eq!(four_letter::server_state(c.shared(cut)), "read-only");
+        assert_eq!(four_letter::answer(c.shared(cut), "isro", None), "ro");
+
+        // Clients that did not ask for read-only are turned away.
+        let (plain, _, _) = Raw::handshake(c.addr(cut), Connect::default()).await;
+        assert!(plain.is_none(), "read-write session on a cut-off member");
+
+        // A new read-only session reads the tree as the member last had it.
+        let (ro, rsp, _) = Raw::handshake(c.addr(cut), read_only_connect(0, None, 0)).await;
+        let rsp = rsp.expect("connect response");
+        assert_eq!(rsp.read_only, Some(true));
+        let mut ro = ro.expect("read-only session");
+        assert_ne!(ro.session, 0);
+        assert!(c.shared(cut).node.lock().tree.session(ro.session).is_none());
+        let got = ro.call(get_data("/x")).await;
+        assert_eq!(got.header.err, 0);
+        match got.body {
+            Some(Response::GetData(d)) => assert_eq!(d.data.as_deref(), Some(&b"before"[..])),
+            other => panic!("getData answered {other:?}"),
+        }
+        let not_ro = ErrorCode::NotReadOnly.code();
+        assert_eq!(
+            ro.call(create("/y", b"", CreateMode::Persistent))
+                .await
+                .header
+                .err,
+            not_ro
+        );
+        assert_eq!(ro.call(set_data("/x", b"w")).await.header.err, not_ro);
+        let sync = Request::Sync(jute::SyncRequest { path: "/x".into() });
+        assert_eq!(ro.call(sync).await.header.err, not_ro);
+        assert_eq!(
+            ro.call(get_data("/nope")).await.header.err,
+            ErrorCode::NoNode.code()
+        );
+
+        // The cluster's session resumes here read-only, and reads.
+        let (moved, rsp, _) = Raw::handshake(
+            c.addr(cut),
+            read_only_connect(real.session, Some(&real.passwd), 0),
+        )
+        .await;
+        assert_eq!(rsp.and_then(|r| r.read_only), Some(true));
+        let mut moved = moved.expect("resumed read-only");
+        assert_eq!(moved.session, real.session);
+        assert_eq!(moved.call(get_data("/x")).await.header.err, 0);
+        // Closing a session of the cluster is a write.
+        let close = Request::CloseSession(jute::Empty {});
+        assert_eq!(moved.call(close.clone()).await.header.err, not_ro);
+        // A wrong password is an expired session.
+        let wrong = Bytes::from_static(&[7; 16]);
+        let (none, rsp, _) = Raw::handshake(
+            c.addr(cut),
+            read_only_connect(real.session, Some(&wrong), 0),
+        )
+        .await;
+        assert!(none.is_none());
+        assert_eq!(rsp.map(|r| r.timeout), Some(0));
+
+        // The majority moves on; a client that saw it is refused here.
+        let mut writer = Raw::connect(c.addr(majority[1])).await;
+        let after = writer.call(set_data("/x", b"after")).await.header;
+        assert_eq!(after.err, 0);
+        let (ahead, _, _) =
+            Raw::handshake(c.addr(cut), read_only_connect(0, None, after.zxid)).await;
+        assert!(ahead.is_none(), "a client ahead of the replica was served");
+
+        // A local session closes like any other.
+        let mut brief = Raw::handshake(c.addr(cut), read_only_connect(0, None, 0))
+            .await
+            .0
+            .expect("read-only session");
+        assert_eq!(brief.call(close).await.header.err, 0);
+        assert!(brief.closed().await);
+
+        c.heal();
+        eventually(
+            "the member serves read-write again",
+            Duration::from_secs(10),
+            || c.shared(cut).serving(),
+        )
+        .await;
+        assert!(
+            ro.closed().await,
+            "a read-only connection outlived read-only mode"
+        );
+        assert!(
+            moved.closed().await,
+            "a read-only connection outlived read-only mode"
+        );
+        assert_eq!(four_letter::answer(c.shared(cut), "isro", None), "rw");
+        // The read-only session was this node's alone.
+        let (gone, rsp, _) = Raw::handshake(
+            c.addr(cut),
+            read_only_connect(ro.session, Some(&ro.passwd), 0),
+        )
+        .await;
+        assert!(gone.is_none());
+        assert_eq!(
+            rsp.map(|r| r.timeout),
+            Some(0),
+            "a read-only session outlived its mode"
+        );
+        let (back, rsp, _) =
+            Raw::handshake(c.addr(cut), read_only_connect(0, None, after.zxid)).await;
+        assert_eq!(rsp.and_then(|r| r.read_only), Some(false));
+        drop(back);
+        c.wait_converged().await;
+        drop((real, writer));
+        c.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn session_moves_between_nodes() {
     scenario(30, async {

@@ -4,6 +4,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -731,10 +733,14 @@ async fn acknowledged_writes_survive_kill_9() {
         .await;
     let (live_id, live_pw) = (live_ref.session, live_ref.passwd.clone());
 
-    // Writers create sequential nodes until the server dies under them.
+    // Writers create sequential nodes until the server dies under them, or
+    // (a writer between requests at the crash reconnects and goes on) until
+    // the restarted server has served them a while.
+    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for w in 0..4 {
         let hosts = server.hosts();
+        let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             let Ok(c) = zk::Client::connector()
@@ -745,6 +751,9 @@ async fn acknowledged_writes_survive_kill_9() {
                 return acked;
             };
             for i in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let path = format!("/d/w{w}-");
                 match tokio::time::timeout(
                     Duration::from_secs(2),
@@ -766,6 +775,8 @@ async fn acknowledged_writes_survive_kill_9() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     drop(c);
     server.crash_and_restart();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
     let mut acked = Vec::new();
     for t in tasks {
         acked.extend(t.await.unwrap());

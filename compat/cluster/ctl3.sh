@@ -17,7 +17,8 @@
 # Env: CTL3_TARGET=corral (default: $CORRAL_BIN, else target/release/corral of this repo) or zk
 #      (Apache ZooKeeper 3.8 from Debian, QuorumPeerMain, for checking the harness);
 #      CTL3_TICK_MS (default 2000, as kazoo's own test cluster and a single Corral: sessions
-#      4-40 s); RUST_LOG (default info).
+#      4-40 s); CTL3_READ_ONLY=1 turns read-only mode on (readonlymode.enabled: a node cut
+#      off serves read-only clients); RUST_LOG (default info).
 # Runs in whatever network namespace it is called in (kazoo3.sh calls it in a private one):
 # 127.0.0.11-13 are loopback addresses on Linux and need no set-up.
 set -euo pipefail
@@ -34,6 +35,7 @@ fi
 dir="$(cd "$dir" && pwd)"
 target="${CTL3_TARGET:-corral}"
 tick="${CTL3_TICK_MS:-2000}"
+read_only="${CTL3_READ_ONLY:-0}"
 all=(1 2 3)
 
 addr() { echo "127.0.0.1$1"; }
@@ -58,6 +60,12 @@ write_config() {
     echo "maxClientCnxns=0"
     echo "4lw.commands.whitelist=*"
     echo "admin.enableServer=false"
+    # ZooKeeper takes it as a system property only (below); Corral reads it here too
+    [ "$read_only" = 1 ] && [ "$target" = corral ] && echo "readonlymode.enabled=true"
+    # ZooKeeper's read-only server cannot grant a new session unless sessions may be local
+    # (what kazoo's own test cluster sets for its read-only test)
+    [ "$read_only" = 1 ] && [ "$target" = zk ] && printf '%s\n' localSessionsEnabled=true \
+      localSessionsUpgradingEnabled=true
     for m in "${all[@]}"; do echo "server.$m=$(addr "$m"):2888:3888;$(addr "$m"):2181"; done
   } > "$d/zoo.cfg"
 }
@@ -77,7 +85,7 @@ start_node() {
       # as compat/zk/start.sh: TTL nodes on (kazoo tests them), log to stderr via slf4j-simple
       cmd=(java -Xmx256m -XX:+UseSerialGC -XX:-UsePerfData
            -Dzookeeper.4lw.commands.whitelist='*' -Dzookeeper.extendedTypesEnabled=true
-           -Dzookeeper.admin.enableServer=false
+           -Dzookeeper.admin.enableServer=false -Dreadonlymode.enabled="$([ "$read_only" = 1 ] && echo true || echo false)"
            -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true
            -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
            org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg") ;;

@@ -18,6 +18,8 @@ target=corral
 if [ "${1:-}" = --target ]; then target="${2:?}"; shift 2; fi
 case "$target" in corral|zk) ;; *) echo "usage: kazoo3.sh [--target corral|zk] [pytest args]" >&2; exit 2 ;; esac
 export CTL3_TARGET="$target"
+# read-only mode on, so kazoo's read-only test runs (the rest never cuts a node off alone)
+export CTL3_READ_ONLY="${CTL3_READ_ONLY:-1}"
 
 "$compat/install-deps.sh" >/dev/null
 results="${RESULTS_DIR:-$compat/results}"

@@ -29,10 +29,9 @@ RESTART_CMD = os.environ.get("KAZOO_RESTART_CMD", "")
 NEEDS_CLUSTER = "needs a 3-server ensemble (the harness targets one server)"
 # keys: a test function name (any class: TestClient's tests are re-run by the gevent and
 # eventlet subclasses) or a node-id prefix relative to kazoo/tests/
+# the ensemble's servers run with read-only mode on (kazoo3.sh sets it; ctl3.sh passes it on)
+READ_ONLY = os.environ.get("CTL3_READ_ONLY", "0") == "1"
 SKIPS = {
-    "test_connection.py::TestReadOnlyMode::": "read-only mode (stops 2 of 3 servers, then "
-    "expects the survivor to serve reads as CONNECTED_RO): not implemented in Corral yet "
-    "(issue 10)",
     "test_client.py::TestReconfig::": "dynamic reconfig needs an ensemble with "
     "reconfigEnabled and the super:test superuser",
     "test_client.py::TestSSLClient::": "needs a TLS client port with the "
@@ -42,7 +41,13 @@ SKIPS = {
 if not ENSEMBLE:
     SKIPS = {"test_update_host_list": NEEDS_CLUSTER, **SKIPS}
     SKIPS["test_connection.py::TestReadOnlyMode::"] = (
-        NEEDS_CLUSTER + "; and read-only mode is not implemented in Corral yet (issue 10)")
+        NEEDS_CLUSTER + " with read-only mode on (it stops 2 of 3, then expects the survivor "
+        "to serve reads as CONNECTED_RO)")
+elif not READ_ONLY or not RESTART_CMD:
+    SKIPS["test_connection.py::TestReadOnlyMode::"] = (
+        "needs an ensemble started with read-only mode on (CTL3_READ_ONLY=1) and a restart "
+        "command: it stops 2 of 3 servers, then expects the survivor to serve reads as "
+        "CONNECTED_RO")
 # tests that stop and start a server (cluster[0]): skipped without a restart command
 NEEDS_RESTART = ("test_request_queuing_session_recovered",
                  "test_request_queuing_session_expired",

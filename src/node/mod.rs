@@ -33,6 +33,9 @@ pub struct Conn {
     /// one copy, read by its requests and by notification delivery, which
     /// tells a connection only of nodes these may read.
     pub auth: Arc<[jute::Id]>,
+    /// Served while this node is cut off, in read-only mode: closed when
+    /// it is back in touch with the quorum.
+    pub read_only: bool,
 }
 
 /// A session granted by apply, for the connection that asked for it.

@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::request::{ConnCtx, Flow};
 use super::stats::ConnHandle;
-use super::{Shared, four_letter, now_ms};
+use super::{Shared, four_letter, now_ms, read_only};
 use crate::node::{Conn, Grant, Inflight, Out, Outbox};
 use crate::tree::Txn;
 
@@ -88,7 +88,8 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
     ));
     let inflight = Arc::new(Inflight::new(shared.outstanding.clone()));
 
-    let Some((session, timeout)) = handshake(&shared, conn, peer, &frame, &outbox, &inflight).await
+    let Some((session, timeout, read_only)) =
+        handshake(&shared, conn, peer, &frame, &outbox, &inflight).await
     else {
         outbox.close();
         drop(outbox);
@@ -98,7 +99,7 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
     };
     tracing::Span::current().record("session", format_args!("{session:#x}"));
     counters.established(session, timeout);
-    debug!(timeout, "session established");
+    debug!(timeout, read_only, "session established");
 
     let mut ctx = ConnCtx {
         shared: shared.clone(),
@@ -107,6 +108,7 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
         outbox: outbox.clone(),
         inflight,
+        read_only,
     };
     loop {
         // Read no more from a client that is behind on its replies or has
@@ -145,14 +147,18 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         }
     }
     shared.node.lock().unregister(conn);
+    if read_only {
+        shared.read_only_sessions.detach(session);
+    }
     outbox.close();
     drop(ctx);
     drop(outbox);
     let _ = writer.await;
 }
 
-/// New session or resume. Returns the session and its negotiated timeout,
-/// or None after telling the client (or not, when ZooKeeper would not).
+/// New session or resume. Returns the session, its negotiated timeout and
+/// whether it is served read-only, or None after telling the client (or not,
+/// when ZooKeeper would not).
 async fn handshake(
     shared: &Arc<Shared>,
     conn: u64,
@@ -160,7 +166,7 @@ async fn handshake(
     frame: &Bytes,
     outbox: &Outbox,
     inflight: &Arc<Inflight>,
-) -> Option<(i64, i32)> {
+) -> Option<(i64, i32, bool)> {
     // ZooKeeper ignores bytes after the optional readOnly flag; so do we.
     let req = match ConnectRequest::decode(frame, frame) {
         Ok((_, req)) => req,
@@ -181,9 +187,15 @@ async fn handshake(
         };
         outbox.frame(frame_bytes(&rsp));
     };
-    // A node out of touch with the quorum serves nobody: the client moves on
-    // to another server, as from a ZooKeeper server that is not running.
+    // A node out of touch with the quorum serves nobody, but in read-only
+    // mode the clients that accept it: the others move on to another
+    // server, as from a ZooKeeper server that is not running (or refusing
+    // a client that is not read-only).
     if !shared.serving() {
+        if shared.read_only() && req.read_only == Some(true) {
+            return read_only::handshake(shared, conn, peer, &req, outbox, inflight)
+                .map(|(session, timeout)| (session, timeout, true));
+        }
         debug!("not serving (no leader in touch); closing");
         return None;
     }
@@ -223,6 +235,7 @@ async fn handshake(
             inflight: inflight.clone(),
             peer: peer.to_string(),
             auth: vec![Id::new("ip", peer.ip().to_string())].into(),
+            read_only: false,
         };
         if req.session_id != 0 {
             let passwd = req
@@ -313,7 +326,7 @@ async fn handshake(
         state.tracker.touch(session, t, Instant::now());
     }
     respond(session, granted_timeout, passwd);
-    Some((session, granted_timeout))
+    Some((session, granted_timeout, false))
 }
 
 /// Write queued frames, coalescing what is ready into one write.

@@ -28,7 +28,16 @@ pub fn answer(shared: &Shared, word: &str, arg: Option<i64>) -> String {
     }
     match word {
         "ruok" => "imok".to_string(),
-        "isro" => "rw".to_string(),
+        // ZooKeeper: "null" when no server runs (a member electing, without
+        // read-only mode), "ro" from its read-only server.
+        "isro" => if shared.read_only() {
+            "ro"
+        } else if shared.serving() {
+            "rw"
+        } else {
+            "null"
+        }
+        .to_string(),
         "srvr" => server_stats(shared, false),
         "stat" => server_stats(shared, true),
         "mntr" => {
@@ -142,11 +151,14 @@ pub fn java_avg(v: f64) -> String {
 
 /// The server state ZooKeeper would report: a one-voter cluster is a
 /// standalone server; a member is the leader, a follower, or (with no leader
-/// in touch) "looking", as a ZooKeeper server that is electing.
+/// in touch) "read-only" in read-only mode, else "looking", as a ZooKeeper
+/// server that is electing.
 pub fn server_state(shared: &Shared) -> &'static str {
     let m = shared.consensus.metrics();
     if m.voters <= 1 {
         "standalone"
+    } else if shared.read_only() {
+        "read-only"
     } else if !shared.serving() {
         "looking"
     } else if m.is_leader {

@@ -5,6 +5,7 @@
 mod connection;
 pub mod four_letter;
 mod read;
+mod read_only;
 pub mod request;
 pub mod stats;
 
@@ -37,6 +38,8 @@ pub struct Shared {
     pub outstanding: Arc<Outstanding>,
     next_conn: AtomicU64,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Sessions granted while read-only, known to this node alone.
+    read_only_sessions: read_only::Sessions,
     shutdown: CancellationToken,
 }
 
@@ -101,6 +104,11 @@ impl Shared {
             ips,
         ));
         out.push((
+            "corral_read_only_sessions",
+            "Sessions granted here in read-only mode",
+            self.read_only_sessions.len(),
+        ));
+        out.push((
             "corral_requests_timed",
             "Requests whose reply is awaited for latency stats",
             self.stats.requests_timed(),
@@ -149,6 +157,14 @@ impl Shared {
         // into a reconnect storm. Writes meanwhile wait for the new leader.
         m.leader_contact
             .is_some_and(|age| age <= self.config.peer_timeout())
+    }
+
+    /// Whether this node is in read-only mode: it may serve read-only
+    /// clients (readonlymode.enabled) and is cut off from the quorum. Not a
+    /// member that lost its data and is still catching up: its tree is not
+    /// one the cluster ever had.
+    pub fn read_only(&self) -> bool {
+        self.config.read_only_mode && !self.serving() && self.consensus.catching_up().is_none()
     }
 
     /// Log a leader's decision nobody waits on (expiry, reaping), only while
@@ -295,6 +311,7 @@ impl Server {
             outstanding: Arc::new(Outstanding::default()),
             next_conn: AtomicU64::new(1),
             per_ip: Mutex::new(HashMap::new()),
+            read_only_sessions: read_only::Sessions::default(),
             shutdown: CancellationToken::new(),
         });
         info!(addr = %local_addr, node_id = shared.node.id(), "serving clients");
@@ -497,12 +514,28 @@ async fn housekeeping(shared: Arc<Shared>) {
                 warn!(
                     leader = ?m.leader,
                     clients = state.conns.len(),
-                    "no contact with a leader; closing client connections until there is"
+                    read_only = shared.config.read_only_mode,
+                    "no contact with a leader; closing client connections until there is \
+                     (read-only clients are served meanwhile when read-only mode is on)"
                 );
                 for conn in state.conns.keys() {
                     state.close(*conn);
                 }
             }
+            if serving {
+                // Read-only sessions and connections end with read-only
+                // mode: their clients go on to a read-write session.
+                shared.read_only_sessions.clear();
+                let state = shared.node.lock();
+                for (id, conn) in &state.conns {
+                    if conn.read_only {
+                        state.close(*id);
+                    }
+                }
+            }
+        }
+        if !serving && !shared.read_only_sessions.is_empty() {
+            shared.read_only_sessions.expire(now);
         }
         // A leader cut off from the majority decides nothing: its successor
         // may be hearing from these sessions' clients right now.

@@ -13,7 +13,7 @@ use jute::{
 };
 use tracing::{debug, warn};
 
-use super::{Shared, read};
+use super::{Shared, read, read_only};
 use crate::node::{Inflight, Outbox};
 use crate::tree::{Txn, WriteOp, acl};
 
@@ -30,6 +30,8 @@ pub struct ConnCtx {
     pub timeout: Duration,
     pub outbox: Outbox,
     pub inflight: Arc<Inflight>,
+    /// Served in read-only mode (see read_only.rs).
+    pub read_only: bool,
 }
 
 impl ConnCtx {
@@ -84,9 +86,17 @@ impl ConnCtx {
             }
         };
         let started = Instant::now();
+        if self.read_only
+            && let Some(flow) = self.read_only_refusal(header.xid, header.op)
+        {
+            return flow;
+        }
         let auth = {
             let mut state = self.shared.node.lock();
-            state.tracker.touch(self.session, self.timeout, started);
+            // A read-only session is nothing the leader should keep alive.
+            if !self.read_only {
+                state.tracker.touch(self.session, self.timeout, started);
+            }
             state.conns.get(&self.conn).map(|c| c.auth.clone())
         };
         let Some(auth) = auth else {
@@ -109,6 +119,27 @@ impl ConnCtx {
             }
             Route::Close => Flow::Close,
         }
+    }
+
+    /// On a read-only connection: what is answered without the tree. None:
+    /// the request is served as on any connection.
+    fn read_only_refusal(&self, xid: i32, op: i32) -> Option<Flow> {
+        if !self.shared.read_only() {
+            // Back in touch with the quorum: the client is to find a
+            // read-write session (housekeeping closes the rest).
+            return Some(Flow::Close);
+        }
+        if op == OpCode::CloseSession.code() && self.shared.read_only_sessions.close(self.session) {
+            self.answer_error(xid, ErrorCode::Ok);
+            return Some(Flow::Close);
+        }
+        // A session of the cluster cannot be closed from here (ZooKeeper:
+        // NotReadOnly for a global session), nor can anything be written.
+        if op == OpCode::CloseSession.code() || read_only::refuses(op) {
+            self.answer_error(xid, ErrorCode::NotReadOnly);
+            return Some(Flow::Continue);
+        }
+        None
     }
 
     /// Where a request is answered: a write (a refused one too, since
@@ -297,7 +328,7 @@ impl ConnCtx {
                 // The session reconnected elsewhere: this connection's reads
                 // are refused as its writes are (SessionMoved).
                 let mine = self.shared.node.owner(self.conn);
-                if state.tree.moved_from(self.session, mine) {
+                if !self.read_only && state.tree.moved_from(self.session, mine) {
                     drop(state);
                     self.answer_error(xid, ErrorCode::SessionMoved);
                     return Flow::Continue;
