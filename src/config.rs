@@ -109,8 +109,8 @@ pub struct ServeArgs {
     /// This node's id among the cluster members, 1-255 [default: dataDir/myid, as ZooKeeper; a single node: 1].
     #[arg(long, value_name = "N")]
     pub node_id: Option<u64>,
-    /// A cluster member: its id, its peer address (raft and forwarded requests) and optionally ;its client address. Repeat for every member, this node included; replaces zoo.cfg's server.N lines.
-    #[arg(long = "peer", value_name = "N=HOST:PORT[;[HOST:]PORT]")]
+    /// A cluster member: its id, its peer address (raft and forwarded requests), `:observer` for a member that does not vote, and optionally ;its client address. Repeat for every member, this node included; replaces zoo.cfg's server.N lines.
+    #[arg(long = "peer", value_name = "N=HOST:PORT[:observer][;[HOST:]PORT]")]
     pub peers: Vec<String>,
     /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 250; zoo.cfg: corral.electionTimeout].
     #[arg(long, value_name = "MS")]
@@ -168,6 +168,9 @@ pub struct Member {
     /// (`;port` is 0.0.0.0:port). This node's own listening address is
     /// `Config::client_addr`, which may differ.
     pub client_addr: Option<SocketAddr>,
+    /// An observer (`:observer`): it receives the log and serves clients
+    /// but does not vote, so it adds no weight to a quorum.
+    pub observer: bool,
 }
 
 /// A single node's peer address: nobody dials it, but every member has one.
@@ -191,9 +194,23 @@ impl Cluster {
                 Member {
                     peer_addr: SINGLE_PEER_ADDR,
                     client_addr: None,
+                    observer: false,
                 },
             )]),
         }
+    }
+
+    /// The voting members' ids.
+    pub fn voters(&self) -> impl Iterator<Item = u64> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, m)| !m.observer)
+            .map(|(id, _)| *id)
+    }
+
+    /// Whether this node is an observer.
+    pub fn observing(&self) -> bool {
+        self.members.get(&self.my_id).is_some_and(|m| m.observer)
     }
 
     pub fn is_single(&self) -> bool {
@@ -291,6 +308,7 @@ struct MemberSpec {
     port: u16,
     /// Host ("0.0.0.0" when only a port was given) and port.
     client: Option<(String, u16)>,
+    observer: bool,
 }
 
 /// ZooKeeper's ConfigUtils.getHostAndPort: split on ':', except that a
@@ -322,12 +340,12 @@ fn parse_member(at: &str, id: &str, value: &str, file: bool) -> Result<MemberSpe
     let (place, form) = if file {
         (
             format!("{at}: server.{id}={value}"),
-            "host:quorumPort:electionPort[:participant][;[clientHost:]clientPort]",
+            "host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]",
         )
     } else {
         (
             format!("--peer {id}={value}"),
-            "N=HOST:PORT[;[CLIENTHOST:]CLIENTPORT]",
+            "N=HOST:PORT[:observer][;[CLIENTHOST:]CLIENTPORT]",
         )
     };
     let bad = |why: &str| ConfigError(format!("{place}: {why} (expected {form})"));
@@ -363,20 +381,17 @@ fn parse_member(at: &str, id: &str, value: &str, file: bool) -> Result<MemberSpe
             port(election, "electionPort")?;
             (*host, port(quorum, "quorumPort")?, kind.first())
         }
-        (false, [host, peer]) => (*host, port(peer, "port")?, None),
+        (false, [host, peer, kind @ ..]) if kind.len() <= 1 => {
+            (*host, port(peer, "port")?, kind.first())
+        }
         _ => return Err(bad("wrong number of ':'-separated parts")),
     };
     // ZooKeeper's getType: trimmed, any case.
-    match kind.map(|k| k.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("participant") => {}
-        Some("observer") => {
-            return Err(ConfigError(format!(
-                "{place}: observers are not supported yet; \
-                 make it a participant (drop :observer) or leave the member out"
-            )));
-        }
+    let observer = match kind.map(|k| k.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("participant") => false,
+        Some("observer") => true,
         Some(other) => return Err(bad(&format!("unknown member type {other:?}"))),
-    }
+    };
     let host = host.trim();
     if host.is_empty() {
         return Err(bad("no host"));
@@ -402,6 +417,7 @@ fn parse_member(at: &str, id: &str, value: &str, file: bool) -> Result<MemberSpe
         host: host.to_string(),
         port: peer_port,
         client,
+        observer,
     })
 }
 
@@ -716,7 +732,7 @@ fn cluster(
             .map(|p| {
                 let (id, value) = p.split_once('=').ok_or_else(|| {
                     ConfigError(format!(
-                        "--peer {p}: expected N=HOST:PORT[;[CLIENTHOST:]CLIENTPORT]"
+                        "--peer {p}: expected N=HOST:PORT[:observer][;[CLIENTHOST:]CLIENTPORT]"
                     ))
                 })?;
                 parse_member("--peer", id, value, false)
@@ -776,8 +792,14 @@ fn cluster(
             Member {
                 peer_addr,
                 client_addr,
+                observer: s.observer,
             },
         );
+    }
+    if members.values().all(|m| m.observer) {
+        return Err(ConfigError(
+            "every member is an observer: at least one must be a participant (a voter)".into(),
+        ));
     }
     let my_id = match (my_id, &specs[..]) {
         (Some(id), _) => id,
@@ -998,16 +1020,13 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
                 )));
             }
             "peerType" => match value.to_ascii_lowercase().as_str() {
-                "participant" => note(NoteKind::Harmless("every member is a participant")),
-                "observer" => {
-                    return Err(ConfigError(format!(
-                        "{}: peerType=observer: observers are not supported yet",
-                        at()
-                    )));
-                }
+                // ZooKeeper too goes by the server lines when they disagree.
+                "participant" | "observer" => note(NoteKind::Harmless(
+                    "a member's role comes from its server.N line, as in ZooKeeper",
+                )),
                 _ => {
                     return Err(ConfigError(format!(
-                        "{}: peerType={value}: expected participant",
+                        "{}: peerType={value}: expected participant or observer",
                         at()
                     )));
                 }
@@ -1133,6 +1152,7 @@ mod tests {
         Member {
             peer_addr: addr(peer),
             client_addr: client.map(addr),
+            observer: false,
         }
     }
 
@@ -1279,21 +1299,42 @@ mod tests {
     }
 
     #[test]
-    fn observers_are_refused() {
-        let dir = data_dir(Some("1"));
+    fn observers_from_server_lines_and_peers() {
+        let dir = data_dir(Some("4"));
         let text = with_dir(
             &dir,
-            &format!("{THREE}server.4=127.0.0.14:2888:3888:observer\n"),
+            &format!("{THREE}server.4=127.0.0.14:2888:3888:observer;2181\n"),
         );
+        let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
+        assert!(c.cluster.observing());
+        assert_eq!(c.cluster.voters().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(!c.cluster.members[&2].observer, "`:participant` is a voter");
+        // Any case, as ZooKeeper reads the type; peerType defers to the lines.
+        let text = with_dir(
+            &dir,
+            &format!("{THREE}server.4=127.0.0.14:2888:3888:Observer\npeerType=participant\n"),
+        );
+        let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
+        assert!(c.cluster.observing());
+        let flags = ServeArgs {
+            node_id: Some(1),
+            peers: vec![
+                "1=127.0.0.11:2888".into(),
+                "2=127.0.0.12:2888:observer;2181".into(),
+            ],
+            ..ServeArgs::default()
+        };
+        let (c, _) = Config::load(&flags).unwrap();
+        assert!(!c.cluster.observing());
+        assert!(c.cluster.members[&2].observer);
+        assert_eq!(
+            c.cluster.members[&2].client_addr,
+            Some(addr("0.0.0.0:2181"))
+        );
+        // Somebody has to vote.
+        let text = with_dir(&dir, "server.4=127.0.0.1:2888:3888:observer\n");
         let e = load_file(&text, ServeArgs::default()).unwrap_err();
-        assert!(e.0.contains("observers are not supported yet"), "{e}");
-        assert!(e.0.contains("server.4"), "{e}");
-        // Any case, as ZooKeeper reads the type.
-        let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888:Observer\n");
-        assert!(load_file(&text, ServeArgs::default()).is_err());
-        let text = with_dir(&dir, &format!("{THREE}peerType=observer\n"));
-        let e = load_file(&text, ServeArgs::default()).unwrap_err();
-        assert!(e.0.contains("observers are not supported yet"), "{e}");
+        assert!(e.0.contains("at least one must be a participant"), "{e}");
         let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888:voter\n");
         let e = load_file(&text, ServeArgs::default()).unwrap_err();
         assert!(e.0.contains("unknown member type"), "{e}");

@@ -92,6 +92,8 @@ struct Cluster {
     members: BTreeMap<u64, Member>,
     snap_count: Option<u64>,
     read_only_mode: bool,
+    /// Members that do not vote.
+    observers: Vec<u64>,
     _root: tempfile::TempDir,
 }
 
@@ -131,6 +133,7 @@ impl Cluster {
             members,
             snap_count,
             read_only_mode: false,
+            observers: Vec::new(),
             _root: root,
         }
     }
@@ -143,7 +146,14 @@ impl Cluster {
             peers: self
                 .ids
                 .iter()
-                .map(|i| format!("{i}=127.0.0.1:{i}"))
+                .map(|i| {
+                    let role = if self.observers.contains(i) {
+                        ":observer"
+                    } else {
+                        ""
+                    };
+                    format!("{i}=127.0.0.1:{i}{role}")
+                })
                 .collect(),
             client_addr: Some(m.addr),
             data_dir: Some(m.dir.clone()),
@@ -1143,6 +1153,107 @@ async fn cut_off_member_serves_read_only_clients() {
         drop(back);
         c.wait_converged().await;
         drop((real, writer));
+        c.stop().await;
+    })
+    .await;
+}
+
+/// An observer (`:observer`) gets the log and serves clients like any
+/// member, but has no vote: two voters and an observer lose their quorum
+/// with one voter down (with three votes they would not). A write through
+/// the observer then waits, and is applied once when the voter is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn observer_serves_clients_without_voting() {
+    scenario(50, async {
+        let mut c = Cluster::unstarted(3, None);
+        c.observers = vec![3];
+        for id in c.ids.clone() {
+            c.boot(id).await;
+        }
+        let leader = c.leader().await;
+        assert_ne!(leader, 3);
+        eventually(
+            "the leader replicates to the observer",
+            Duration::from_secs(10),
+            || {
+                let m = c.metrics(leader);
+                m.followers == 1 && m.observers == 1 && m.synced_observers == 1
+            },
+        )
+        .await;
+        assert_eq!(four_letter::server_state(c.shared(3)), "observer");
+        assert_eq!(four_letter::server_state(c.shared(leader)), "leader");
+
+        // Writes through the observer are forwarded and answered in order;
+        // reads and sync are served there.
+        let mut raw = Raw::connect(c.addr(3)).await;
+        assert_eq!(
+            raw.call(create("/o", b"1", CreateMode::Persistent))
+                .await
+                .header
+                .err,
+            0
+        );
+        assert_eq!(raw.call(set_data("/o", b"2")).await.header.err, 0);
+        let sync = Request::Sync(jute::SyncRequest { path: "/o".into() });
+        assert_eq!(raw.call(sync).await.header.err, 0);
+        match raw.call(get_data("/o")).await.body {
+            Some(Response::GetData(d)) => assert_eq!(d.data.as_deref(), Some(&b"2"[..])),
+            other => panic!("getData answered {other:?}"),
+        }
+        c.wait_converged().await;
+
+        // The other voter down: the leader and the observer are no quorum.
+        let voter = if leader == 1 { 2 } else { 1 };
+        c.crash(voter).await;
+        raw.send(set_data("/o", b"3")).await;
+        let peer_timeout = c.shared(3).config.peer_timeout();
+        eventually(
+            "the observer stops serving",
+            peer_timeout * 4 + Duration::from_secs(2),
+            || !c.shared(3).serving() && !c.shared(leader).serving(),
+        )
+        .await;
+        assert!(
+            raw.closed().await,
+            "a client of a quorum-less observer stayed connected"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for id in [leader, 3] {
+            assert!(
+                !c.shared(id).serving(),
+                "node {id} serves with one vote of two"
+            );
+            let data = c
+                .shared(id)
+                .node
+                .lock()
+                .tree
+                .node("/o")
+                .and_then(|n| n.data.clone());
+            assert_eq!(
+                data.as_deref(),
+                Some(&b"2"[..]),
+                "node {id} applied a write with no quorum"
+            );
+        }
+        assert!(!c.metrics(3).is_leader, "the observer leads");
+
+        // The voter comes back: a leader again, and the observer serves.
+        c.restart(voter).await;
+        let new = c.leader().await;
+        assert_ne!(new, 3);
+        let zk = client(c.addr(3), Duration::from_secs(4)).await;
+        zk.create("/after", b"", &open()).await.unwrap();
+        c.wait_converged().await;
+        // The write left when the quorum went applied at most once: never
+        // answered, it may or may not have made it.
+        let version = c.shared(3).node.lock().tree.node("/o").map(|n| n.version);
+        assert!(
+            matches!(version, Some(1 | 2)),
+            "setData applied {version:?} times"
+        );
+        drop(zk);
         c.stop().await;
     })
     .await;

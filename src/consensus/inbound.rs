@@ -20,6 +20,9 @@ use super::types::{NodeId, TypeConfig};
 #[derive(Default)]
 pub(crate) struct Contact {
     at: Mutex<Option<Instant>>,
+    /// On an observer: when its leader last heard from a quorum, as the
+    /// leader reported it.
+    quorum: Mutex<Option<Instant>>,
 }
 
 impl Contact {
@@ -29,6 +32,18 @@ impl Contact {
 
     pub fn last(&self) -> Option<Instant> {
         *self.at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The leader heard from a quorum at `at`.
+    pub fn quorum_seen(&self, at: Instant) {
+        let mut q = self.quorum.lock().unwrap_or_else(|p| p.into_inner());
+        if q.is_none_or(|old| old < at) {
+            *q = Some(at);
+        }
+    }
+
+    pub fn last_quorum(&self) -> Option<Instant> {
+        *self.quorum.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -285,6 +300,18 @@ impl Service for Inbound {
                     self.app.touched(&sessions);
                 }
                 Box::pin(async { PeerResponse::Touched })
+            }
+            PeerRequest::LeaderQuorum => {
+                let age = {
+                    let m = raft.metrics();
+                    let m = m.borrow();
+                    match (m.state, self.voters.len()) {
+                        (ServerState::Leader, 0 | 1) => Some(0),
+                        (ServerState::Leader, _) => m.millis_since_quorum_ack,
+                        _ => None,
+                    }
+                };
+                Box::pin(async move { PeerResponse::LeaderQuorum(age) })
             }
             PeerRequest::Status => {
                 let (last_log_index, term) = {

@@ -15,6 +15,7 @@ mod inbound;
 mod log_store;
 pub mod memnet;
 mod network;
+mod observer;
 mod peer;
 mod proposer;
 pub mod rpc;
@@ -22,7 +23,7 @@ mod sender;
 mod state_machine;
 mod types;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ use formation::{ELECTION_GRACE, allow_elections, form};
 use inbound::{CatchUp, Contact, Inbound};
 use log_store::LogStore;
 use network::NetworkFactory;
+use observer::{admit_observers, watch_leader_quorum};
 use proposer::Counters;
 use rpc::{PeerRequest, PeerResponse, Transport};
 use sender::{SendLoop, Sender};
@@ -71,9 +73,12 @@ pub trait StateMachine: Send + Sync + 'static {
 pub struct ConsensusConfig {
     /// 1 for the single-node default.
     pub node_id: u64,
-    /// Every voter's peer address, this node's included. One entry: a single
+    /// Every member's peer address, this node's included. One entry: a single
     /// node, which opens no peer port.
     pub members: BTreeMap<u64, SocketAddr>,
+    /// Members that do not vote (raft learners): the leader adds them, they
+    /// receive the log and forward their clients' writes like any member.
+    pub observers: BTreeSet<u64>,
     /// Raft election timeout, ms (randomised up to twice this); heartbeats
     /// go every fifth of it.
     pub election_timeout_ms: u64,
@@ -98,6 +103,7 @@ impl ConsensusConfig {
         ConsensusConfig {
             node_id: 1,
             members: BTreeMap::from([(1, SocketAddr::from(([127, 0, 0, 1], 2888)))]),
+            observers: BTreeSet::new(),
             election_timeout_ms: 1000,
             transport: None,
             data_dir: data_dir.into(),
@@ -114,6 +120,7 @@ impl fmt::Debug for ConsensusConfig {
         f.debug_struct("ConsensusConfig")
             .field("node_id", &self.node_id)
             .field("members", &self.members)
+            .field("observers", &self.observers)
             .field("data_dir", &self.data_dir)
             .finish_non_exhaustive()
     }
@@ -140,6 +147,9 @@ pub struct ConsensusMetrics {
     /// On the leader: other voters, and those whose log matches up to the commit index.
     pub followers: usize,
     pub synced_followers: usize,
+    /// On the leader: observers it replicates to, and those up to the commit index.
+    pub observers: usize,
+    pub synced_observers: usize,
     /// How long ago this node last heard from a leader (the leader: from a
     /// quorum), also while an election is under way; None if never.
     pub leader_contact: Option<Duration>,
@@ -226,6 +236,7 @@ pub struct Consensus {
     contact: Arc<Contact>,
     catch_up: Arc<CatchUp>,
     voters: usize,
+    observers: BTreeSet<u64>,
     stopping: AtomicBool,
 }
 
@@ -374,15 +385,19 @@ impl Consensus {
             .in_current_span(),
         ));
 
+        // Observers join as learners once a leader adds them (`admit_observers`).
         let members: BTreeMap<NodeId, BasicNode> = cfg
             .members
             .iter()
+            .filter(|(id, _)| !cfg.observers.contains(id))
             .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
             .collect();
+        let observing = cfg.observers.contains(&cfg.node_id);
+        let voters = members.len();
         if let Some(t) = &transport {
             let inbound = Inbound {
                 me: cfg.node_id,
-                voters: cfg.members.keys().copied().collect(),
+                voters: members.keys().copied().collect(),
                 lease: Duration::from_millis(election * 2),
                 raft: raft.clone(),
                 proposer: tx.clone(),
@@ -404,7 +419,38 @@ impl Consensus {
                 )
                 .in_current_span(),
             ));
-            if !raft.is_initialized().await? {
+            if !cfg.observers.is_empty() {
+                let observers = cfg
+                    .members
+                    .iter()
+                    .filter(|(id, _)| cfg.observers.contains(id))
+                    .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+                    .collect();
+                tasks.push(tokio::spawn(
+                    admit_observers(
+                        raft.clone(),
+                        observers,
+                        Duration::from_millis(election),
+                        stop.clone(),
+                    )
+                    .in_current_span(),
+                ));
+            }
+            if observing {
+                tasks.push(tokio::spawn(
+                    watch_leader_quorum(
+                        cfg.node_id,
+                        raft.clone(),
+                        t.clone(),
+                        contact.clone(),
+                        Duration::from_millis((election / 5).max(1)),
+                        stop.clone(),
+                    )
+                    .in_current_span(),
+                ));
+            }
+            // An observer never forms the cluster: it waits to be added.
+            if !observing && !raft.is_initialized().await? {
                 tasks.push(tokio::spawn(
                     form(
                         cfg.node_id,
@@ -479,7 +525,8 @@ impl Consensus {
             counters,
             contact,
             catch_up,
-            voters: cfg.members.len(),
+            voters,
+            observers: cfg.observers.clone(),
             stopping: AtomicBool::new(false),
         })
     }
@@ -621,26 +668,29 @@ impl Consensus {
         let committed = self.committed.load(Ordering::Relaxed);
         let is_leader = m.state == ServerState::Leader;
         let commit_index = committed.checked_sub(1);
-        let (followers, synced_followers) = match (&m.replication, is_leader) {
-            (Some(r), true) => {
-                let others = r.iter().filter(|(id, _)| **id != self.node_id);
-                let mut n = 0;
-                let mut synced = 0;
-                for (_, matched) in others {
-                    n += 1;
-                    if matched.map(|l| l.index) >= commit_index {
-                        synced += 1;
-                    }
+        // (followers, synced, observers, synced observers)
+        let mut peers = [0usize; 4];
+        if let (Some(r), true) = (&m.replication, is_leader) {
+            for (id, matched) in r.iter().filter(|(id, _)| **id != self.node_id) {
+                let at = if self.observers.contains(id) { 2 } else { 0 };
+                peers[at] += 1;
+                if matched.map(|l| l.index) >= commit_index {
+                    peers[at + 1] += 1;
                 }
-                (n, synced)
             }
-            _ => (0, 0),
-        };
+        }
+        let [followers, synced_followers, observers, synced_observers] = peers;
         let leader_contact = if is_leader {
             if self.voters <= 1 {
                 Some(Duration::ZERO)
             } else {
                 m.millis_since_quorum_ack.map(Duration::from_millis)
+            }
+        } else if self.observers.contains(&self.node_id) {
+            // The leader's heartbeat and its last quorum, whichever is older.
+            match (self.contact.last(), self.contact.last_quorum()) {
+                (Some(heard), Some(quorum)) => Some(heard.min(quorum).elapsed()),
+                _ => None,
             }
         } else {
             // Also during an election: the last leader was heard this long ago.
@@ -661,6 +711,8 @@ impl Consensus {
             voters: self.voters,
             followers,
             synced_followers,
+            observers,
+            synced_observers,
             leader_contact,
             unconfirmed: self.sender.pending(),
         }

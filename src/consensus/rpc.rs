@@ -30,6 +30,10 @@ pub enum PeerRequest {
     /// Whether the receiver holds any log: asked by a node starting with an
     /// empty data directory before it joins.
     Status,
+    /// How long ago the receiver, as leader, last heard from a quorum of
+    /// voters: asked by observers, whose own heartbeats from a leader say
+    /// nothing about whether that leader still has a quorum.
+    LeaderQuorum,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,6 +56,9 @@ pub enum PeerResponse {
     /// The receiver cannot do it: not the leader, shutting down, a vote
     /// refused while it catches up, ... The sender retries elsewhere or later.
     Refused(String),
+    /// Milliseconds since the leader's last quorum acknowledgement; None
+    /// when it is not the leader or has had none.
+    LeaderQuorum(Option<u64>),
 }
 
 /// Why a call to a peer got no answer.

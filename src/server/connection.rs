@@ -205,7 +205,7 @@ async fn handshake(
         // just created (this node lags): catch up to the leader before
         // calling it expired.
         let known = shared.node.lock().tree.session(req.session_id).is_some();
-        if !known && shared.consensus.metrics().voters > 1 {
+        if !known && !shared.config.cluster.is_single() {
             let barrier = shared.consensus.read_barrier();
             if !matches!(
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, barrier).await,

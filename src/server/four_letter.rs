@@ -150,19 +150,22 @@ pub fn java_avg(v: f64) -> String {
 }
 
 /// The server state ZooKeeper would report: a one-voter cluster is a
-/// standalone server; a member is the leader, a follower, or (with no leader
+/// standalone server; a member is the leader, a follower, an observer, or (with no leader
 /// in touch) "read-only" in read-only mode, else "looking", as a ZooKeeper
 /// server that is electing.
 pub fn server_state(shared: &Shared) -> &'static str {
+    if shared.config.cluster.is_single() {
+        return "standalone";
+    }
     let m = shared.consensus.metrics();
-    if m.voters <= 1 {
-        "standalone"
-    } else if shared.read_only() {
+    if shared.read_only() {
         "read-only"
     } else if !shared.serving() {
         "looking"
     } else if m.is_leader {
         "leader"
+    } else if shared.config.cluster.observing() {
+        "observer"
     } else {
         "follower"
     }
@@ -346,10 +349,11 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
         ("corral_raft_unconfirmed", json!(raft.unconfirmed)),
     ]);
     // ZooKeeper shows these on the leader only.
-    if raft.is_leader && raft.voters > 1 {
+    if raft.is_leader && !shared.config.cluster.is_single() {
         out.extend([
             ("followers", json!(raft.followers)),
             ("synced_followers", json!(raft.synced_followers)),
+            ("synced_observers", json!(raft.synced_observers)),
             // Corral has no learner sync queue: a lagging follower catches up
             // from the log or a snapshot through raft.
             ("pending_syncs", json!(0)),

@@ -148,10 +148,10 @@ impl Shared {
     /// ticks. A node cut off from the quorum must not answer pings or reads
     /// that would hide from its clients that the majority moved on.
     pub fn serving(&self) -> bool {
-        let m = self.consensus.metrics();
-        if m.voters <= 1 {
+        if self.config.cluster.members.len() <= 1 {
             return true;
         }
+        let m = self.consensus.metrics();
         // Not "a leader is known": an election is a few hundred ms without
         // one, and dropping every client for it would turn each leader change
         // into a reconnect storm. Writes meanwhile wait for the new leader.
@@ -269,6 +269,12 @@ impl Server {
             .members
             .iter()
             .map(|(id, m)| (*id, m.peer_addr))
+            .collect();
+        cc.observers = cluster
+            .members
+            .iter()
+            .filter(|(_, m)| m.observer)
+            .map(|(id, _)| *id)
             .collect();
         cc.election_timeout_ms = config.election_timeout;
         cc.transport = transport;
