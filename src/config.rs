@@ -91,6 +91,9 @@ pub struct ServeArgs {
     /// Read-only mode: a member cut off from the quorum serves reads to clients that allow it (canBeReadOnly) and refuses their writes with NotReadOnly [default: no; zoo.cfg: readonlymode.enabled, ZooKeeper's system property].
     #[arg(long, value_name = "yes|no")]
     pub read_only_mode: Option<String>,
+    /// Allow the reconfig op (super user, or whoever may write /zookeeper/config), which changes the members [default: no; zoo.cfg: reconfigEnabled].
+    #[arg(long, value_name = "yes|no")]
+    pub reconfig: Option<String>,
     /// Run the admin HTTP server (/commands, /metrics, /ready, /health) [default: yes; zoo.cfg: admin.enableServer].
     #[arg(long, value_name = "yes|no")]
     pub admin_server: Option<String>,
@@ -135,6 +138,8 @@ pub struct Config {
     pub ttl_nodes: bool,
     /// A member cut off from the quorum serves read-only clients.
     pub read_only_mode: bool,
+    /// Clients may change the members (reconfig).
+    pub reconfig: bool,
     /// None: the admin HTTP server is off.
     pub admin_addr: Option<SocketAddr>,
     /// Where /metrics is served on its own, if anywhere.
@@ -171,6 +176,9 @@ pub struct Member {
     /// An observer (`:observer`): it receives the log and serves clients
     /// but does not vote, so it adds no weight to a quorum.
     pub observer: bool,
+    /// As ZooKeeper writes it in /zookeeper/config, without the role:
+    /// `host:quorumPort:electionPort[;clientHost:clientPort]`.
+    pub spec: String,
 }
 
 /// A single node's peer address: nobody dials it, but every member has one.
@@ -195,6 +203,7 @@ impl Cluster {
                     peer_addr: SINGLE_PEER_ADDR,
                     client_addr: None,
                     observer: false,
+                    spec: String::new(),
                 },
             )]),
         }
@@ -306,9 +315,29 @@ struct MemberSpec {
     id: u64,
     host: String,
     port: u16,
+    /// --peer has none: the peer port stands in.
+    election_port: u16,
     /// Host ("0.0.0.0" when only a port was given) and port.
     client: Option<(String, u16)>,
     observer: bool,
+}
+
+impl MemberSpec {
+    /// ZooKeeper's form, without the role.
+    fn spec(&self) -> String {
+        let client = self
+            .client
+            .as_ref()
+            .map_or_else(String::new, |(h, p)| format!(";{h}:{p}"));
+        format!("{}:{}:{}{client}", self.host, self.port, self.election_port)
+    }
+}
+
+/// A server line's value (`host:quorumPort:electionPort[:role][;client]`)
+/// as a reconfig names it: (is an observer, spec without the role).
+pub fn parse_server_spec(id: &str, value: &str) -> Result<(u64, bool, String), ConfigError> {
+    let m = parse_member("reconfig", id, value, true)?;
+    Ok((m.id, m.observer, m.spec()))
 }
 
 /// ZooKeeper's ConfigUtils.getHostAndPort: split on ':', except that a
@@ -374,15 +403,16 @@ fn parse_member(at: &str, id: &str, value: &str, file: bool) -> Result<MemberSpe
             .parse()
             .map_err(|_| bad(&format!("{what} {:?} is not a port", p.trim())))
     };
-    let (host, peer_port, kind) = match (file, &parts[..]) {
+    let (host, peer_port, election_port, kind) = match (file, &parts[..]) {
         (true, [host, quorum, election, kind @ ..]) if kind.len() <= 1 => {
             // Checked, so the line stays one ZooKeeper would accept, but
             // unused: Corral has no separate election channel.
-            port(election, "electionPort")?;
-            (*host, port(quorum, "quorumPort")?, kind.first())
+            let election = port(election, "electionPort")?;
+            (*host, port(quorum, "quorumPort")?, election, kind.first())
         }
         (false, [host, peer, kind @ ..]) if kind.len() <= 1 => {
-            (*host, port(peer, "port")?, kind.first())
+            let p = port(peer, "port")?;
+            (*host, p, p, kind.first())
         }
         _ => return Err(bad("wrong number of ':'-separated parts")),
     };
@@ -416,6 +446,7 @@ fn parse_member(at: &str, id: &str, value: &str, file: bool) -> Result<MemberSpe
         id,
         host: host.to_string(),
         port: peer_port,
+        election_port,
         client,
         observer,
     })
@@ -575,6 +606,7 @@ impl Config {
             snap_count: a.snap_count.unwrap_or(100_000),
             ttl_nodes: yes_no("extendedTypesEnabled", a.ttl_nodes.as_deref(), true)?,
             read_only_mode: yes_no("readonlymode.enabled", a.read_only_mode.as_deref(), false)?,
+            reconfig: yes_no("reconfigEnabled", a.reconfig.as_deref(), false)?,
             admin_addr,
             metrics_addr,
             snap_retain_count: a.snap_retain_count.unwrap_or(3),
@@ -647,6 +679,7 @@ impl Config {
             ("snapCount", self.snap_count.to_string()),
             ("extendedTypesEnabled", self.ttl_nodes.to_string()),
             ("readonlymode.enabled", self.read_only_mode.to_string()),
+            ("reconfigEnabled", self.reconfig.to_string()),
             (
                 "autopurge.snapRetainCount",
                 self.snap_retain_count.to_string(),
@@ -793,6 +826,7 @@ fn cluster(
                 peer_addr,
                 client_addr,
                 observer: s.observer,
+                spec: s.spec(),
             },
         );
     }
@@ -884,6 +918,7 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         snap_count,
         ttl_nodes,
         read_only_mode,
+        reconfig,
         admin_server,
         admin_addr,
         metrics_addr,
@@ -997,11 +1032,10 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
             "syncLimit" => raw.sync_limit = Some(ticks(&value)?),
             "corral.electionTimeout" => a.election_timeout = Some(num(&value)?),
             "dataLogDir" => raw.data_log_dir = Some((at(), PathBuf::from(value))),
-            "reconfigEnabled" => note(if yes_no(key, Some(&value), false)? {
-                NoteKind::Ignored("reconfig is not supported; clients get ReconfigDisabled")
-            } else {
-                NoteKind::Harmless("reconfig is off, as in Corral")
-            }),
+            "reconfigEnabled" => {
+                yes_no(key, Some(&value), false)?;
+                a.reconfig = Some(value);
+            }
             "admin.commandURL" => note(if value == "/commands" {
                 NoteKind::Harmless("the default")
             } else {
@@ -1148,11 +1182,24 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A member without its spec, which tests check on their own.
+    fn bare(m: &Member) -> Member {
+        Member {
+            spec: String::new(),
+            ..m.clone()
+        }
+    }
+
+    fn bare_all(ms: &BTreeMap<u64, Member>) -> BTreeMap<u64, Member> {
+        ms.iter().map(|(id, m)| (*id, bare(m))).collect()
+    }
+
     fn member(peer: &str, client: Option<&str>) -> Member {
         Member {
             peer_addr: addr(peer),
             client_addr: client.map(addr),
             observer: false,
+            spec: String::new(),
         }
     }
 
@@ -1167,7 +1214,7 @@ mod tests {
         assert_eq!(c.cluster.my_id, 2);
         assert!(!c.cluster.is_single());
         assert_eq!(
-            c.cluster.members,
+            bare_all(&c.cluster.members),
             BTreeMap::from([
                 (1, member("127.0.0.11:2888", None)),
                 (2, member("127.0.0.12:2888", None)),
@@ -1309,6 +1356,12 @@ mod tests {
         assert!(c.cluster.observing());
         assert_eq!(c.cluster.voters().collect::<Vec<_>>(), vec![1, 2, 3]);
         assert!(!c.cluster.members[&2].observer, "`:participant` is a voter");
+        // As /zookeeper/config shows a member, less its role.
+        assert_eq!(
+            c.cluster.members[&4].spec,
+            "127.0.0.14:2888:3888;0.0.0.0:2181"
+        );
+        assert_eq!(c.cluster.members[&1].spec, "127.0.0.11:2888:3888");
         // Any case, as ZooKeeper reads the type; peerType defers to the lines.
         let text = with_dir(
             &dir,
@@ -1404,7 +1457,7 @@ mod tests {
         let (c, notes) = load_file(&with_dir(&dir, THREE), flags).unwrap();
         assert_eq!(c.cluster.my_id, 2);
         assert_eq!(
-            c.cluster.members,
+            bare_all(&c.cluster.members),
             BTreeMap::from([
                 (1, member("127.0.0.1:9001", None)),
                 (2, member("127.0.0.1:9002", Some("127.0.0.1:2182"))),
@@ -1446,7 +1499,7 @@ mod tests {
         );
         let (c, notes) = load_file(&text, ServeArgs::default()).unwrap();
         assert_eq!(
-            c.cluster.members,
+            bare_all(&c.cluster.members),
             BTreeMap::from([
                 (1, member("127.0.0.11:2888", Some("0.0.0.0:2181"))),
                 (2, member("127.0.0.12:2888", Some("127.0.0.12:2181"))),
@@ -1481,7 +1534,7 @@ mod tests {
         let dir = data_dir(None);
         let text = with_dir(&dir, "server.1=127.0.0.1:2888:3888;\n");
         let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
-        assert_eq!(c.cluster.members[&1], member("127.0.0.1:2888", None));
+        assert_eq!(bare(&c.cluster.members[&1]), member("127.0.0.1:2888", None));
         // Malformed client parts.
         for line in [
             "server.1=127.0.0.1:2888:3888;a:b:2181",
@@ -1507,7 +1560,7 @@ mod tests {
         let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
         // IPv4 first, as Java's InetAddress.getByName answers.
         assert_eq!(
-            c.cluster.members[&1],
+            bare(&c.cluster.members[&1]),
             member("127.0.0.1:2888", Some("127.0.0.1:2181"))
         );
         assert_eq!(c.client_addr, addr("127.0.0.1:2181"));
@@ -1563,7 +1616,7 @@ mod tests {
 
     #[test]
     fn keys_corral_cannot_honour_still_warn() {
-        let text = "dataDir=/a\ndataLogDir=/b\nreconfigEnabled=true\nleaderServes=no\n\
+        let text = "dataDir=/a\ndataLogDir=/b\nleaderServes=no\n\
                     admin.commandURL=/x\n";
         let (_, notes) = load_file(text, ServeArgs::default()).unwrap();
         let warned: Vec<&str> = notes
@@ -1573,12 +1626,7 @@ mod tests {
             .collect();
         assert_eq!(
             warned,
-            [
-                "reconfigEnabled",
-                "leaderServes",
-                "admin.commandURL",
-                "dataLogDir"
-            ],
+            ["leaderServes", "admin.commandURL", "dataLogDir"],
             "{notes:?}"
         );
         // A flag that moves dataDir onto dataLogDir makes it agree.

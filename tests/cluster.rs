@@ -94,6 +94,11 @@ struct Cluster {
     read_only_mode: bool,
     /// Members that do not vote.
     observers: Vec<u64>,
+    /// The members a node's configuration lists, where not all of `ids`
+    /// (a node joining by reconfig, and those it joins).
+    listed: BTreeMap<u64, Vec<u64>>,
+    /// reconfigEnabled, with the super user `super:test`.
+    reconfig: bool,
     _root: tempfile::TempDir,
 }
 
@@ -134,6 +139,8 @@ impl Cluster {
             snap_count,
             read_only_mode: false,
             observers: Vec::new(),
+            listed: BTreeMap::new(),
+            reconfig: false,
             _root: root,
         }
     }
@@ -144,7 +151,9 @@ impl Cluster {
             node_id: Some(id),
             // Only names: MemNet carries the peer traffic.
             peers: self
-                .ids
+                .listed
+                .get(&id)
+                .unwrap_or(&self.ids)
                 .iter()
                 .map(|i| {
                     let role = if self.observers.contains(i) {
@@ -163,6 +172,9 @@ impl Cluster {
             force_sync: Some("no".into()),
             snap_count: self.snap_count,
             read_only_mode: Some(if self.read_only_mode { "yes" } else { "no" }.into()),
+            reconfig: Some(if self.reconfig { "yes" } else { "no" }.into()),
+            // super:test
+            super_digest: Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=".into()),
             ..Default::default()
         };
         Config::load(&args).expect("config").0
@@ -1254,6 +1266,197 @@ async fn observer_serves_clients_without_voting() {
             "setData applied {version:?} times"
         );
         drop(zk);
+        c.stop().await;
+    })
+    .await;
+}
+
+fn reconfig(joining: Option<&str>, leaving: Option<&str>, from: i64) -> Request {
+    Request::Reconfig(jute::ReconfigRequest {
+        joining_servers: joining.map(Into::into),
+        leaving_servers: leaving.map(Into::into),
+        new_members: None,
+        cur_config_id: from,
+    })
+}
+
+/// A raw session authenticated as the super user.
+async fn super_user(addr: SocketAddr) -> Raw {
+    let mut raw = Raw::connect(addr).await;
+    let auth = Request::Auth(jute::AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Some(Bytes::from_static(b"super:test")),
+    });
+    assert_eq!(raw.call(auth).await.header.err, 0);
+    raw
+}
+
+fn config_text(reply: &jute::Reply) -> String {
+    match &reply.body {
+        Some(Response::Reconfig(d)) => {
+            String::from_utf8_lossy(d.data.as_deref().unwrap_or_default()).into()
+        }
+        other => panic!("reconfig answered {:?} {other:?}", reply.header),
+    }
+}
+
+/// reconfig (reconfigEnabled): a fourth node joins as a participant (it
+/// catches up before it votes), the leader is removed, and the rest go on;
+/// /zookeeper/config shows each membership with its version. Refused: no
+/// super user, a stale version, nonsense, and a change that would leave the
+/// voters without a quorum in reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconfig_adds_and_removes_members() {
+    scenario(90, async {
+        let mut c = Cluster::unstarted(4, None);
+        c.reconfig = true;
+        for id in 1..=3 {
+            c.listed.insert(id, vec![1, 2, 3]);
+        }
+        for id in 1..=3 {
+            c.boot(id).await;
+        }
+        let leader = c.leader_of(&[1, 2, 3]).await;
+        let mut admin = super_user(c.addr(leader)).await;
+        assert_eq!(
+            admin
+                .call(create("/before", b"", CreateMode::Persistent))
+                .await
+                .header
+                .err,
+            0
+        );
+
+        // Not the super user: NoAuth; nonsense: BadArguments; a version
+        // that is not the current one: BadVersion.
+        let mut plain = Raw::connect(c.addr(leader)).await;
+        let join = "server.4=127.0.0.1:4:4:participant";
+        let err = |r: jute::Reply| r.header.err;
+        assert_eq!(
+            err(plain.call(reconfig(Some(join), None, -1)).await),
+            ErrorCode::NoAuth.code()
+        );
+        assert_eq!(
+            err(admin.call(reconfig(Some("some thing"), None, -1)).await),
+            ErrorCode::BadArguments.code()
+        );
+        assert_eq!(
+            err(admin.call(reconfig(Some(join), None, 12345)).await),
+            ErrorCode::BadVersion.code()
+        );
+
+        // Node 4 starts knowing the others; it joins when reconfig adds it.
+        c.boot(4).await;
+        let reply = admin.call(reconfig(Some(join), None, -1)).await;
+        let text = config_text(&reply);
+        assert!(
+            text.contains("server.4=127.0.0.1:4:4:participant\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("version={:x}", reply.header.zxid)),
+            "{text}"
+        );
+        let version = reply.header.zxid;
+        assert_eq!(
+            c.shared(1).consensus.membership().voters,
+            [1, 2, 3, 4].into()
+        );
+        c.leader().await;
+        c.wait_converged().await;
+        assert!(c.has(4, "/before"), "the new member did not catch up");
+        // Everyone reads the same config.
+        let got = plain.call(get_data(corral::tree::CONFIG)).await;
+        match got.body {
+            Some(Response::GetData(d)) => {
+                assert_eq!(
+                    String::from_utf8_lossy(d.data.as_deref().unwrap_or_default()),
+                    text
+                );
+                assert_eq!(d.stat.version, -1);
+                assert_eq!(d.stat.mzxid, version);
+            }
+            other => panic!("getData answered {other:?}"),
+        }
+
+        // The leader leaves, asked through another member, from the version
+        // just read.
+        let other = c.others(leader)[0];
+        // Its successor is elected once its lease is over, which here is
+        // longer than a member may go without a leader (syncLimit), so the
+        // asking client may see its connection lost instead of the answer;
+        // the change is made either way.
+        let mut admin2 = super_user(c.addr(other)).await;
+        let xid = admin2
+            .send(reconfig(None, Some(&leader.to_string()), version))
+            .await;
+        if let Some(reply) = admin2.next(OpCode::Reconfig).await {
+            assert_eq!(reply.header.xid, xid);
+            let text = config_text(&reply);
+            assert!(!text.contains(&format!("server.{leader}=")), "{text}");
+        }
+        drop((admin, plain, admin2));
+        let rest: Vec<u64> = c.others(leader);
+        let new = c.leader_of(&rest).await;
+        assert_ne!(new, leader);
+        eventually(
+            "the config without the old leader",
+            Duration::from_secs(10),
+            || {
+                c.shared(new)
+                    .node
+                    .lock()
+                    .tree
+                    .config_version()
+                    .is_some_and(|v| v > version)
+            },
+        )
+        .await;
+        c.stop_node(leader).await;
+        let mut zk = Raw::connect(c.addr(new)).await;
+        assert_eq!(
+            zk.call(create("/after", b"", CreateMode::Persistent))
+                .await
+                .header
+                .err,
+            0
+        );
+        c.wait_converged().await;
+        for id in &rest {
+            assert!(
+                !c.shared(*id)
+                    .consensus
+                    .membership()
+                    .nodes
+                    .contains_key(&leader)
+            );
+        }
+
+        // Two of three voters down would be no quorum: refused, and nothing
+        // changes.
+        let down = rest
+            .iter()
+            .copied()
+            .find(|id| *id != new && *id != other)
+            .unwrap_or(other);
+        c.crash(down).await;
+        let keep = rest
+            .iter()
+            .copied()
+            .find(|id| *id != down && *id != new)
+            .unwrap_or(new);
+        let voters_before = c.shared(new).consensus.membership().voters;
+        let mut admin3 = super_user(c.addr(new)).await;
+        let leaving = new.to_string();
+        let reply = admin3.call(reconfig(None, Some(&leaving), -1)).await;
+        assert_eq!(
+            reply.header.err,
+            ErrorCode::NewConfigNoQuorum.code(),
+            "leaving {new} with {down} down (keep {keep})"
+        );
+        assert_eq!(c.shared(new).consensus.membership().voters, voters_before);
+        drop((admin3, zk));
         c.stop().await;
     })
     .await;

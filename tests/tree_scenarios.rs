@@ -271,6 +271,11 @@ impl Runner {
             WriteResult::DataSet(stat) => format!("set {}", self.stat(stat)),
             WriteResult::AclSet(stat) => format!("acl set {}", self.stat(stat)),
             WriteResult::Checked => "checked".into(),
+            WriteResult::Reconfigured { data, stat } => format!(
+                "reconfigured {:?} {}",
+                String::from_utf8_lossy(data),
+                self.stat(stat)
+            ),
         }
     }
 }

@@ -301,6 +301,9 @@ impl Service for Inbound {
                 }
                 Box::pin(async { PeerResponse::Touched })
             }
+            PeerRequest::Reconfigure(target) => Box::pin(async move {
+                PeerResponse::Reconfigured(super::membership::drive(&raft, &target).await)
+            }),
             PeerRequest::LeaderQuorum => {
                 let age = {
                     let m = raft.metrics();

@@ -13,6 +13,7 @@
 mod formation;
 mod inbound;
 mod log_store;
+mod membership;
 pub mod memnet;
 mod network;
 mod observer;
@@ -44,6 +45,7 @@ use crate::storage::{OpenError, RaftDb};
 use formation::{ELECTION_GRACE, allow_elections, form};
 use inbound::{CatchUp, Contact, Inbound};
 use log_store::LogStore;
+pub use membership::{Membership, ReconfigError};
 use network::NetworkFactory;
 use observer::{admit_observers, watch_leader_quorum};
 use proposer::Counters;
@@ -67,6 +69,11 @@ pub trait StateMachine: Send + Sync + 'static {
     fn restore(&self, data: &[u8]) -> Result<(), String>;
     /// On the leader: a peer's clients were heard from in these sessions.
     fn touched(&self, _sessions: &[i64]) {}
+    /// Whether a reconfig has been applied: from then on the log's
+    /// membership is the truth, not the configured member list.
+    fn reconfigured(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone)]
@@ -79,6 +86,9 @@ pub struct ConsensusConfig {
     /// Members that do not vote (raft learners): the leader adds them, they
     /// receive the log and forward their clients' writes like any member.
     pub observers: BTreeSet<u64>,
+    /// How each member appears in the log's membership and /zookeeper/config
+    /// (`host:quorumPort:electionPort[;client]`); its peer address if absent.
+    pub specs: BTreeMap<u64, String>,
     /// Raft election timeout, ms (randomised up to twice this); heartbeats
     /// go every fifth of it.
     pub election_timeout_ms: u64,
@@ -104,6 +114,7 @@ impl ConsensusConfig {
             node_id: 1,
             members: BTreeMap::from([(1, SocketAddr::from(([127, 0, 0, 1], 2888)))]),
             observers: BTreeSet::new(),
+            specs: BTreeMap::new(),
             election_timeout_ms: 1000,
             transport: None,
             data_dir: data_dir.into(),
@@ -150,6 +161,8 @@ pub struct ConsensusMetrics {
     /// On the leader: observers it replicates to, and those up to the commit index.
     pub observers: usize,
     pub synced_observers: usize,
+    /// This node is an observer (a raft learner) in the current membership.
+    pub observer: bool,
     /// How long ago this node last heard from a leader (the leader: from a
     /// quorum), also while an election is under way; None if never.
     pub leader_contact: Option<Duration>,
@@ -236,7 +249,6 @@ pub struct Consensus {
     contact: Arc<Contact>,
     catch_up: Arc<CatchUp>,
     voters: usize,
-    observers: BTreeSet<u64>,
     stopping: AtomicBool,
 }
 
@@ -385,12 +397,21 @@ impl Consensus {
             .in_current_span(),
         ));
 
+        let node = |id: &u64, addr: &SocketAddr| {
+            BasicNode::new(
+                cfg.specs
+                    .get(id)
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| addr.to_string()),
+            )
+        };
         // Observers join as learners once a leader adds them (`admit_observers`).
         let members: BTreeMap<NodeId, BasicNode> = cfg
             .members
             .iter()
             .filter(|(id, _)| !cfg.observers.contains(id))
-            .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+            .map(|(id, addr)| (*id, node(id, addr)))
             .collect();
         let observing = cfg.observers.contains(&cfg.node_id);
         let voters = members.len();
@@ -424,11 +445,12 @@ impl Consensus {
                     .members
                     .iter()
                     .filter(|(id, _)| cfg.observers.contains(id))
-                    .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+                    .map(|(id, addr)| (*id, node(id, addr)))
                     .collect();
                 tasks.push(tokio::spawn(
                     admit_observers(
                         raft.clone(),
+                        sm.clone(),
                         observers,
                         Duration::from_millis(election),
                         stop.clone(),
@@ -436,7 +458,17 @@ impl Consensus {
                     .in_current_span(),
                 ));
             }
-            if observing {
+            tasks.push(tokio::spawn(
+                membership::track_members(
+                    raft.clone(),
+                    t.clone(),
+                    cfg.members.clone(),
+                    stop.clone(),
+                )
+                .in_current_span(),
+            ));
+            // Any member may be made an observer by a reconfig.
+            {
                 tasks.push(tokio::spawn(
                     watch_leader_quorum(
                         cfg.node_id,
@@ -526,7 +558,6 @@ impl Consensus {
             contact,
             catch_up,
             voters,
-            observers: cfg.observers.clone(),
             stopping: AtomicBool::new(false),
         })
     }
@@ -668,11 +699,26 @@ impl Consensus {
         let committed = self.committed.load(Ordering::Relaxed);
         let is_leader = m.state == ServerState::Leader;
         let commit_index = committed.checked_sub(1);
+        // A learner: configured as an observer, or made one by a reconfig.
+        let observer = {
+            let membership = m.membership_config.membership();
+            membership.get_node(&self.node_id).is_some()
+                && !membership.voter_ids().any(|v| v == self.node_id)
+        };
         // (followers, synced, observers, synced observers)
         let mut peers = [0usize; 4];
         if let (Some(r), true) = (&m.replication, is_leader) {
             for (id, matched) in r.iter().filter(|(id, _)| **id != self.node_id) {
-                let at = if self.observers.contains(id) { 2 } else { 0 };
+                let at = if m
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == *id)
+                {
+                    0
+                } else {
+                    2
+                };
                 peers[at] += 1;
                 if matched.map(|l| l.index) >= commit_index {
                     peers[at + 1] += 1;
@@ -686,7 +732,7 @@ impl Consensus {
             } else {
                 m.millis_since_quorum_ack.map(Duration::from_millis)
             }
-        } else if self.observers.contains(&self.node_id) {
+        } else if observer {
             // The leader's heartbeat and its last quorum, whichever is older.
             match (self.contact.last(), self.contact.last_quorum()) {
                 (Some(heard), Some(quorum)) => Some(heard.min(quorum).elapsed()),
@@ -713,9 +759,45 @@ impl Consensus {
             synced_followers,
             observers,
             synced_observers,
+            observer,
             leader_contact,
             unconfirmed: self.sender.pending(),
         }
+    }
+
+    /// The current membership (the log's, once the cluster exists).
+    pub fn membership(&self) -> Membership {
+        Membership::of(&self.raft)
+    }
+
+    /// Change the membership to `target` (reconfig), through whichever node
+    /// leads; returns once the log holds it. Gives up after a while without
+    /// a leader that can do it.
+    pub async fn reconfigure(&self, target: Membership) -> Result<(), ReconfigError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = ReconfigError::Unavailable("no leader".into());
+        while Instant::now() < deadline {
+            let leader = self.raft.metrics().borrow().current_leader;
+            let result = match leader {
+                Some(l) if l == self.node_id => membership::drive(&self.raft, &target).await,
+                Some(l) => match &self.transport {
+                    Some(t) => match t.call(l, PeerRequest::Reconfigure(target.clone())).await {
+                        Ok(PeerResponse::Reconfigured(r)) => r,
+                        Ok(other) => Err(ReconfigError::Unavailable(format!("{other:?}"))),
+                        Err(e) => Err(ReconfigError::Unavailable(e.to_string())),
+                    },
+                    None => Err(ReconfigError::Unavailable("no peers".into())),
+                },
+                None => Err(ReconfigError::Unavailable("no leader".into())),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(ReconfigError::NoQuorum) => return Err(ReconfigError::NoQuorum),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(last)
     }
 
     /// Whether this node is still withholding votes after joining with an empty data

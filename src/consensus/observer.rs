@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use openraft::{BasicNode, Raft, ServerState};
 use tokio_util::sync::CancellationToken;
 
+use super::StateMachine;
 use super::inbound::Contact;
 use super::rpc::{PeerRequest, PeerResponse, Transport};
 use super::types::{NodeId, TypeConfig};
@@ -18,6 +19,7 @@ use super::types::{NodeId, TypeConfig};
 /// earlier attempt met a membership change in progress, tries again.
 pub(super) async fn admit_observers(
     raft: Raft<TypeConfig>,
+    app: Arc<dyn StateMachine>,
     observers: BTreeMap<NodeId, BasicNode>,
     every: Duration,
     stop: CancellationToken,
@@ -26,6 +28,11 @@ pub(super) async fn admit_observers(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.cancelled() => return,
+        }
+        // After a reconfig the log's membership is the truth, not the
+        // server lines (an observer removed by one stays removed).
+        if app.reconfigured() {
+            return;
         }
         let missing: Vec<(NodeId, BasicNode)> = {
             let m = raft.metrics().borrow().clone();
@@ -68,8 +75,19 @@ pub(super) async fn watch_leader_quorum(
             _ = tokio::time::sleep(every) => {}
             _ = stop.cancelled() => return,
         }
-        let leader = raft.metrics().borrow().current_leader;
-        let Some(leader) = leader.filter(|l| *l != me) else {
+        let (leader, voter) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (
+                m.current_leader,
+                m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == me),
+            )
+        };
+        // A voter is part of any quorum its leader has: its own heartbeats tell.
+        let Some(leader) = leader.filter(|l| *l != me && !voter) else {
             continue;
         };
         let asked = Instant::now();

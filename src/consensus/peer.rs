@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -35,16 +35,19 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between dial attempts to a peer that keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
+/// Every member's peer address, this node's included; replaced when the
+/// membership changes (reconfig).
+type Addrs = Arc<RwLock<BTreeMap<NodeId, SocketAddr>>>;
+
 pub struct TcpTransport(Arc<Inner>);
 
 struct Inner {
     me: NodeId,
-    /// Every member's peer address, this node's included.
-    addrs: BTreeMap<NodeId, SocketAddr>,
+    addrs: Addrs,
     max_frame: usize,
     /// Longest wait for an answer (raft passes its own, shorter, deadlines).
     call_timeout: Duration,
-    links: HashMap<NodeId, tokio::sync::Mutex<LinkSlot>>,
+    links: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<LinkSlot>>>>,
     stop: CancellationToken,
 }
 
@@ -69,35 +72,42 @@ impl TcpTransport {
         max_frame: usize,
         call_timeout: Duration,
     ) -> Self {
-        let links = addrs
-            .keys()
-            .filter(|id| **id != me)
-            .map(|id| (*id, tokio::sync::Mutex::new(LinkSlot::default())))
-            .collect();
         TcpTransport(Arc::new(Inner {
             me,
-            addrs,
+            addrs: Arc::new(RwLock::new(addrs)),
             max_frame,
             call_timeout,
-            links,
+            links: Mutex::new(HashMap::new()),
             stop: CancellationToken::new(),
         }))
     }
 }
 
 impl Inner {
-    fn my_addr(&self) -> Result<SocketAddr, CallError> {
+    fn addr(&self, id: NodeId) -> Option<SocketAddr> {
         self.addrs
-            .get(&self.me)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
             .copied()
+    }
+
+    fn my_addr(&self) -> Result<SocketAddr, CallError> {
+        self.addr(self.me)
             .ok_or_else(|| CallError::Unreachable("this node has no peer address".into()))
     }
 
     async fn link(&self, to: NodeId) -> Result<Arc<Link>, CallError> {
+        if to == self.me || self.addr(to).is_none() {
+            return Err(CallError::Unreachable(format!("node {to} is not a member")));
+        }
         let slot = self
             .links
-            .get(&to)
-            .ok_or_else(|| CallError::Unreachable(format!("node {to} is not a member")))?;
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(to)
+            .or_default()
+            .clone();
         let mut slot = slot.lock().await;
         if let Some(l) = &slot.link
             && !l.closed.is_cancelled()
@@ -129,9 +139,8 @@ impl Inner {
 
     async fn dial(&self, to: NodeId) -> Result<Arc<Link>, CallError> {
         let unreachable = |e: String| CallError::Unreachable(format!("node {to}: {e}"));
-        let target = *self
-            .addrs
-            .get(&to)
+        let target = self
+            .addr(to)
             .ok_or_else(|| unreachable("no address".into()))?;
         let from = self.my_addr()?;
         let socket = if target.is_ipv4() {
@@ -240,6 +249,18 @@ impl Transport for TcpTransport {
     fn close(&self) {
         self.0.stop.cancel();
     }
+
+    fn set_members(&self, addrs: BTreeMap<NodeId, SocketAddr>) {
+        let mut current = self.0.addrs.write().unwrap_or_else(|p| p.into_inner());
+        if *current == addrs {
+            return;
+        }
+        info!(members = ?addrs, "peer addresses changed");
+        // A member whose address changed is dialled anew.
+        let mut links = self.0.links.lock().unwrap_or_else(|p| p.into_inner());
+        links.retain(|id, _| addrs.contains_key(id) && addrs.get(id) == current.get(id));
+        *current = addrs;
+    }
 }
 
 impl Inner {
@@ -262,7 +283,7 @@ impl Inner {
 async fn accept_peers(
     listener: TcpListener,
     service: Arc<dyn Service>,
-    addrs: BTreeMap<NodeId, SocketAddr>,
+    addrs: Addrs,
     max: usize,
     stop: CancellationToken,
 ) {
@@ -293,7 +314,7 @@ async fn serve_peer(
     stream: TcpStream,
     from: SocketAddr,
     service: Arc<dyn Service>,
-    addrs: BTreeMap<NodeId, SocketAddr>,
+    addrs: Addrs,
     max: usize,
     stop: CancellationToken,
 ) {
@@ -308,7 +329,12 @@ async fn serve_peer(
         }
     };
     // Only members, from their own address, may talk raft to us.
-    match addrs.get(&peer) {
+    let known = addrs
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&peer)
+        .copied();
+    match known {
         Some(a) if a.ip() == from.ip() || a.ip().is_unspecified() => {}
         _ => {
             warn!(%from, claimed = peer, "peer connection from an unknown member or address; closed");

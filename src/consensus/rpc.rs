@@ -34,6 +34,8 @@ pub enum PeerRequest {
     /// voters: asked by observers, whose own heartbeats from a leader say
     /// nothing about whether that leader still has a quorum.
     LeaderQuorum,
+    /// Change the membership to this one (reconfig), on the leader.
+    Reconfigure(super::membership::Membership),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,6 +61,8 @@ pub enum PeerResponse {
     /// Milliseconds since the leader's last quorum acknowledgement; None
     /// when it is not the leader or has had none.
     LeaderQuorum(Option<u64>),
+    /// The membership is the one asked for, or why not.
+    Reconfigured(Result<(), super::membership::ReconfigError>),
 }
 
 /// Why a call to a peer got no answer.
@@ -99,6 +103,9 @@ pub trait Transport: Send + Sync + 'static {
     fn call(&self, to: NodeId, req: PeerRequest) -> BoxFuture<Result<PeerResponse, CallError>>;
     /// Stop serving and drop connections.
     fn close(&self);
+    /// The members' peer addresses changed (a reconfig): dial and accept
+    /// these from now on. A test network routes by id and ignores it.
+    fn set_members(&self, _addrs: std::collections::BTreeMap<NodeId, std::net::SocketAddr>) {}
 }
 
 /// The transport of a single node: there is nobody to call.

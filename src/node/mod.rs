@@ -272,6 +272,10 @@ impl StateMachine for Node {
         Ok(())
     }
 
+    fn reconfigured(&self) -> bool {
+        self.lock().tree.config_version().is_some()
+    }
+
     fn touched(&self, sessions: &[i64]) {
         let now = std::time::Instant::now();
         let mut state = self.lock();

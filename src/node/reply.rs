@@ -1,8 +1,8 @@
 //! The reply a client gets for an applied write, in the form its op asks for.
 
 use jute::{
-    Create2Response, CreateResponse, Empty, ErrorCode, MultiResponse, OpCode, Reply, ReplyHeader,
-    Response, StatResponse,
+    Create2Response, CreateResponse, Empty, ErrorCode, GetDataResponse, MultiResponse, OpCode,
+    Reply, ReplyHeader, Response, StatResponse,
 };
 
 use crate::tree::{Applied, Command, Outcome, WriteResult};
@@ -52,5 +52,9 @@ fn body(result: &WriteResult) -> Response {
         WriteResult::DataSet(stat) => Response::SetData(StatResponse { stat: stat.clone() }),
         WriteResult::AclSet(stat) => Response::SetAcl(StatResponse { stat: stat.clone() }),
         WriteResult::Checked => Response::Check(Empty {}),
+        WriteResult::Reconfigured { data, stat } => Response::Reconfig(GetDataResponse {
+            data: Some(data.clone()),
+            stat: stat.clone(),
+        }),
     }
 }

@@ -164,7 +164,7 @@ pub fn server_state(shared: &Shared) -> &'static str {
         "looking"
     } else if m.is_leader {
         "leader"
-    } else if shared.config.cluster.observing() {
+    } else if m.observer {
         "observer"
     } else {
         "follower"

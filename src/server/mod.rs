@@ -6,6 +6,7 @@ mod connection;
 pub mod four_letter;
 mod read;
 mod read_only;
+pub mod reconfig;
 pub mod request;
 pub mod stats;
 
@@ -269,6 +270,11 @@ impl Server {
             .members
             .iter()
             .map(|(id, m)| (*id, m.peer_addr))
+            .collect();
+        cc.specs = cluster
+            .members
+            .iter()
+            .map(|(id, m)| (*id, m.spec.clone()))
             .collect();
         cc.observers = cluster
             .members

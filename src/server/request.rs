@@ -13,7 +13,7 @@ use jute::{
 };
 use tracing::{debug, warn};
 
-use super::{Shared, read, read_only};
+use super::{Shared, read, read_only, reconfig};
 use crate::node::{Inflight, Outbox};
 use crate::tree::{Txn, WriteOp, acl};
 
@@ -197,9 +197,12 @@ impl ConnCtx {
             }
         };
         match request {
-            // Dynamic reconfiguration is off, as in a default ZooKeeper,
-            // which refuses it as a failed txn (it takes a zxid).
-            Request::Reconfig(_) => write(refused(ErrorCode::ReconfigDisabled)),
+            // Dynamic reconfiguration off, as in a default ZooKeeper, which
+            // refuses it as a failed txn (it takes a zxid). On, it changes
+            // the members before its txn is logged (answer_here).
+            Request::Reconfig(_) if !self.shared.config.reconfig => {
+                write(refused(ErrorCode::ReconfigDisabled))
+            }
             // Server-internal ops sent by a client fail as txns, as in ZooKeeper.
             Request::Unknown { op, .. } if op == OpCode::DeleteContainer.code() => {
                 write(refused(ErrorCode::BadArguments))
@@ -284,6 +287,37 @@ impl ConnCtx {
         };
         match request {
             Request::Ping(_) => self.answer_error(xid::PING, ErrorCode::Ok),
+            Request::Reconfig(r) => {
+                // It may wait seconds for new members to catch up, during
+                // which this connection reads nothing, its pings included:
+                // the waiting client is alive.
+                let work = reconfig::prepare(&self.shared, r, auth);
+                tokio::pin!(work);
+                let mut alive =
+                    tokio::time::interval((self.timeout / 3).max(Duration::from_millis(10)));
+                let prepared = loop {
+                    tokio::select! {
+                        op = &mut work => break op,
+                        _ = alive.tick() => {
+                            let now = Instant::now();
+                            self.shared.node.lock().tracker.touch(self.session, self.timeout, now);
+                        }
+                    }
+                };
+                let Some(op) = prepared else {
+                    // Whether the members changed is not known: as a lost
+                    // connection, never as an answer.
+                    return Flow::Close;
+                };
+                self.propose(
+                    xid,
+                    Txn::Write {
+                        session: self.session,
+                        auth: auth.to_vec(),
+                        op,
+                    },
+                );
+            }
             Request::Auth(packet) => return self.auth(xid, auth, packet),
             Request::Sync(r) => {
                 if let Err(e) = self.shared.consensus.read_barrier().await {

@@ -416,6 +416,40 @@ impl Tree {
             WriteOp::Refused { code } => {
                 Err(ErrorCode::from_code(*code).unwrap_or(ErrorCode::SystemError))
             }
+            WriteOp::Reconfig {
+                members,
+                from_version,
+            } => {
+                let path = super::CONFIG;
+                let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                allow(node, ctx.auth, perms::WRITE)?;
+                if *from_version != -1 && Some(*from_version) != self.config_version() {
+                    return Err(ErrorCode::BadVersion);
+                }
+                let data = bytes::Bytes::from(format!("{members}version={:x}", ctx.zxid));
+                let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+                record(&mut undo, || Undo::Data {
+                    path: path.to_string(),
+                    data: node.data.clone(),
+                    mzxid: node.mzxid,
+                    mtime: node.mtime,
+                    version: node.version,
+                });
+                self.totals.remove_node(path, node);
+                node.data = Some(data.clone());
+                node.mzxid = ctx.zxid;
+                node.mtime = ctx.time;
+                // ZooKeeper writes the config node with version -1, which it keeps.
+                node.version = -1;
+                self.totals.add_node(path, node);
+                let stat = node.stat();
+                changes.push(Change {
+                    kind: ChangeKind::DataChanged,
+                    path: path.to_string(),
+                    acl: node.acl.clone(),
+                });
+                Ok(WriteResult::Reconfigured { data, stat })
+            }
         }
     }
 
@@ -709,7 +743,10 @@ fn multi_result(r: WriteResult) -> OpResult {
         WriteResult::Created { path, stat, .. } => OpResult::Create2 { path, stat },
         WriteResult::Deleted => OpResult::Delete,
         WriteResult::DataSet(stat) => OpResult::SetData { stat },
-        WriteResult::AclSet(_) | WriteResult::Checked => OpResult::Check,
+        // Neither occurs in a multi.
+        WriteResult::AclSet(_) | WriteResult::Checked | WriteResult::Reconfigured { .. } => {
+            OpResult::Check
+        }
     }
 }
 

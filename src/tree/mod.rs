@@ -171,6 +171,15 @@ impl Tree {
         self.nodes.get(path)
     }
 
+    /// The version of the membership in `/zookeeper/config` (the zxid of
+    /// the reconfig that wrote it); None before any reconfig.
+    pub fn config_version(&self) -> Option<i64> {
+        let data = self.nodes.get(CONFIG)?.data.as_deref()?;
+        let text = std::str::from_utf8(data).ok()?;
+        let hex = text.lines().last()?.strip_prefix("version=")?;
+        i64::from_str_radix(hex, 16).ok()
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }

@@ -697,3 +697,54 @@ fn replicas_that_differ_only_in_sessions_are_not_equal() {
     assert_eq!((a.digest(), a.last_zxid()), (d.digest(), d.last_zxid()));
     assert_ne!(a, d, "the remembered sequence numbers must count");
 }
+
+/// reconfig's txn: only whoever may write /zookeeper/config (the super
+/// user), only from the current version; it writes the member lines and a
+/// version line holding its own zxid, leaves the node's version at -1 (as
+/// ZooKeeper shows it) and tells data watchers.
+#[test]
+fn reconfig_writes_the_config_node() {
+    use super::{CONFIG, WriteResult};
+    let mut tree = Tree::new();
+    let session = open(&mut tree);
+    let reconfig = |auth: Vec<Id>, from_version: i64| Txn::Write {
+        session,
+        auth,
+        op: WriteOp::Reconfig {
+            members: "server.1=a:1:2:participant\n".into(),
+            from_version,
+        },
+    };
+    let root = || vec![Id::new("super", "")];
+    let anyone = vec![Id::new("world", "anyone")];
+    let failed = tree.apply(&cmd(2, reconfig(anyone, -1)));
+    assert_eq!(failed.outcome, Outcome::Write(Err(jute::ErrorCode::NoAuth)));
+    assert_eq!(tree.config_version(), None);
+    let done = tree.apply(&cmd(3, reconfig(root(), -1)));
+    let zxid = done.zxid;
+    let Outcome::Write(Ok(WriteResult::Reconfigured { data, stat })) = &done.outcome else {
+        panic!("{:?}", done.outcome);
+    };
+    assert_eq!(
+        &data[..],
+        format!("server.1=a:1:2:participant\nversion={zxid:x}").as_bytes()
+    );
+    assert_eq!((stat.version, stat.mzxid, stat.mtime), (-1, zxid, 3));
+    assert_eq!(tree.config_version(), Some(zxid));
+    assert!(done.changes.iter().any(|c| c.path == CONFIG));
+    let stale = tree.apply(&cmd(4, reconfig(root(), zxid + 1)));
+    assert_eq!(
+        stale.outcome,
+        Outcome::Write(Err(jute::ErrorCode::BadVersion))
+    );
+    let next = tree.apply(&cmd(5, reconfig(root(), zxid)));
+    assert!(
+        matches!(next.outcome, Outcome::Write(Ok(_))),
+        "{:?}",
+        next.outcome
+    );
+    assert_eq!(tree.config_version(), Some(next.zxid));
+    // A snapshot carries it.
+    let copy = Tree::from_snapshot(&tree.to_snapshot()).expect("restore");
+    assert_eq!(copy.config_version(), Some(next.zxid));
+}

@@ -127,6 +127,16 @@ pub enum WriteOp {
     Refused {
         code: i32,
     },
+    /// reconfig, once the membership is changed: `/zookeeper/config` gets
+    /// `members` (ZooKeeper's server lines, each ending in a newline) and a
+    /// `version=` line holding this txn's zxid. Fails (BadVersion) unless
+    /// `from_version` is -1 or the current version, (NoAuth) unless the
+    /// session may write `/zookeeper/config` (only the super user, by
+    /// default). Kept last so older logs decode.
+    Reconfig {
+        members: String,
+        from_version: i64,
+    },
 }
 
 /// What applying one command did.
@@ -172,6 +182,11 @@ pub enum WriteResult {
     DataSet(Stat),
     AclSet(Stat),
     Checked,
+    /// The new /zookeeper/config, as getData would show it.
+    Reconfigured {
+        data: bytes::Bytes,
+        stat: Stat,
+    },
 }
 
 /// A change to the tree that watches may care about.
@@ -201,6 +216,7 @@ impl WriteOp {
             | WriteOp::SetAcl { path, .. }
             | WriteOp::Check { path, .. } => path,
             WriteOp::Refused { .. } => "",
+            WriteOp::Reconfig { .. } => super::CONFIG,
         }
     }
 }
