@@ -74,6 +74,9 @@ pub struct ConsensusConfig {
     /// Every voter's peer address, this node's included. One entry: a single
     /// node, which opens no peer port.
     pub members: BTreeMap<u64, SocketAddr>,
+    /// The host names of members configured by name: the TCP transport looks
+    /// them up again, as a restarted container may have a new IP.
+    pub member_hosts: BTreeMap<u64, String>,
     /// Raft election timeout, ms (randomised up to twice this); heartbeats
     /// go every fifth of it.
     pub election_timeout_ms: u64,
@@ -98,6 +101,7 @@ impl ConsensusConfig {
         ConsensusConfig {
             node_id: 1,
             members: BTreeMap::from([(1, SocketAddr::from(([127, 0, 0, 1], 2888)))]),
+            member_hosts: BTreeMap::new(),
             election_timeout_ms: 1000,
             transport: None,
             data_dir: data_dir.into(),
@@ -322,6 +326,7 @@ impl Consensus {
                 None => Arc::new(peer::TcpTransport::new(
                     cfg.node_id,
                     cfg.members.clone(),
+                    cfg.member_hosts.clone(),
                     max_frame(cfg.max_batch_bytes),
                     // Raft's RPCs carry their own, shorter deadlines (network.rs). A
                     // forwarded batch waits for the leader's commit, which a busy

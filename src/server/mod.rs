@@ -254,6 +254,11 @@ impl Server {
             .iter()
             .map(|(id, m)| (*id, m.peer_addr))
             .collect();
+        cc.member_hosts = cluster
+            .members
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.host.clone()?)))
+            .collect();
         cc.election_timeout_ms = config.election_timeout;
         cc.transport = transport;
         cc.fsync = config.force_sync;
