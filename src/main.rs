@@ -18,16 +18,49 @@ fn main() -> std::process::ExitCode {
         Cmd::Health(h) => return health(&h),
     };
     init_logging();
-    let loaded = if args.zoo_env {
-        corral::zoo_env::load(&args, &|k| std::env::var(k).ok())
-    } else {
-        Config::load(&args)
-    };
-    let (config, notes) = match loaded {
-        Ok(c) => c,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
+            error!(error = %e, "cannot start the runtime");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Loading may wait for peers' host names (in Docker, for their containers
+    // to start), so a signal stops it at once: in a container this is PID 1,
+    // which SIGTERM's default action leaves running.
+    let loaded = runtime.block_on(async {
+        let load = tokio::task::spawn_blocking(move || {
+            if args.zoo_env {
+                corral::zoo_env::load(&args, &|k| std::env::var(k).ok())
+            } else {
+                Config::load(&args)
+            }
+        });
+        tokio::select! {
+            loaded = load => Some(loaded),
+            signal = wait_for_signal() => {
+                info!(%signal, "stopped while starting");
+                None
+            }
+        }
+    });
+    let (config, notes) = match loaded {
+        Some(Ok(Ok(c))) => c,
+        Some(Ok(Err(e))) => {
             error!(error = %e, "bad configuration");
             return std::process::ExitCode::from(2);
+        }
+        Some(Err(e)) => {
+            error!(error = %e, "configuration not loaded");
+            return std::process::ExitCode::FAILURE;
+        }
+        None => {
+            // The loading thread may still be asleep: do not wait for it.
+            runtime.shutdown_background();
+            return std::process::ExitCode::SUCCESS;
         }
     };
     for n in notes {
@@ -49,16 +82,6 @@ fn main() -> std::process::ExitCode {
         data_dir = %data_dir.display(),
         "starting"
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!(error = %e, "cannot start the runtime");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
     runtime.block_on(async move {
         let server = match Server::start(config).await {
             Ok(s) => s,
