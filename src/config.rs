@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+use tracing::{info, warn};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,7 +24,19 @@ pub struct Cli {
 pub enum Cmd {
     /// Run a server with its data in --data-dir: a single node, or one member of a cluster.
     #[command(after_help = SERVE_AFTER_HELP)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Exit 0 if a server answers `ruok` (for container health checks: the image has no shell).
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealthArgs {
+    /// The server's client address.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2181")]
+    pub addr: SocketAddr,
+    /// Give up after this many ms.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub timeout: u64,
 }
 
 const SERVE_AFTER_HELP: &str = "\
@@ -118,6 +131,12 @@ pub struct ServeArgs {
     /// Raft election timeout in ms; the leader sends heartbeats every fifth of it [default: 250; zoo.cfg: corral.electionTimeout].
     #[arg(long, value_name = "MS")]
     pub election_timeout: Option<u64>,
+    /// How long to wait at start for members' host names to resolve (in containers a peer's name exists only once it runs) [default: 60; zoo.cfg: corral.resolveTimeout].
+    #[arg(long, value_name = "SECONDS")]
+    pub resolve_timeout: Option<u64>,
+    /// Configure from the official zookeeper Docker image's variables (ZOO_MY_ID, ZOO_SERVERS, ZOO_CFG_EXTRA, ...), as its entrypoint does: use $ZOO_CONF_DIR/zoo.cfg if it exists, else write one from them; write $ZOO_DATA_DIR/myid if missing. Defaults are then ZooKeeper's: client and admin servers listen on every interface, and the 4lw whitelist is srvr.
+    #[arg(long, conflicts_with = "config")]
+    pub zoo_env: bool,
 }
 
 /// The settings in force.
@@ -179,6 +198,10 @@ pub struct Member {
     /// As ZooKeeper writes it in /zookeeper/config, without the role:
     /// `host:quorumPort:electionPort[;clientHost:clientPort]`.
     pub spec: String,
+    /// The host name `peer_addr` was resolved from, if it was not an IP:
+    /// the transport looks it up again when the member cannot be reached or
+    /// calls from another IP (a container restarted with a new IP).
+    pub host: Option<String>,
 }
 
 /// A single node's peer address: nobody dials it, but every member has one.
@@ -204,6 +227,7 @@ impl Cluster {
                     client_addr: None,
                     observer: false,
                     spec: String::new(),
+                    host: None,
                 },
             )]),
         }
@@ -274,6 +298,13 @@ pub struct Limits {
 /// The read-only commands health checks use; the rest must be enabled.
 pub const DEFAULT_FOUR_LETTER_WORDS: &str = "ruok,srvr,stat,mntr,conf,envi,dirs,isro,wchs,cons";
 
+/// zoo.cfg text that is not read from a file, and the name its notes give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CfgText {
+    pub name: String,
+    pub text: String,
+}
+
 #[derive(Debug)]
 pub struct ConfigError(pub String);
 
@@ -301,6 +332,8 @@ struct Raw {
     sync_limit: Option<u32>,
     /// `server.N` lines, parsed but not yet resolved: --peer may replace them.
     servers: Vec<MemberSpec>,
+    /// quorumListenOnAllIPs
+    listen_all: bool,
 }
 
 /// A member as written in a server line or --peer, before its hostnames
@@ -469,6 +502,79 @@ fn resolve(place: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError
         .ok_or_else(|| ConfigError(format!("{place}: {host} resolves to no address")))
 }
 
+/// Every member's peer and client addresses, in `specs` order. A name that
+/// does not resolve yet is tried again every second for up to `wait`: in
+/// Docker a peer's name exists only while its container runs, and members
+/// start in any order.
+fn resolve_all(
+    specs: &[MemberSpec],
+    wait: Duration,
+) -> Result<Vec<(SocketAddr, Option<SocketAddr>)>, ConfigError> {
+    resolve_all_with(specs, wait, &resolve)
+}
+
+type Resolver<'a> = &'a dyn Fn(&str, &str, u16) -> Result<SocketAddr, ConfigError>;
+
+fn resolve_all_with(
+    specs: &[MemberSpec],
+    wait: Duration,
+    resolve: Resolver,
+) -> Result<Vec<(SocketAddr, Option<SocketAddr>)>, ConfigError> {
+    let start = Instant::now();
+    let mut told = BTreeSet::new();
+    let mut last_said = start;
+    loop {
+        let mut found = Vec::with_capacity(specs.len());
+        let mut missing = Vec::new();
+        for s in specs {
+            let peer = resolve(&s.place, &s.host, s.port);
+            let client = s
+                .client
+                .as_ref()
+                .map(|(host, port)| resolve(&s.place, host, *port))
+                .transpose();
+            match (peer, client) {
+                (Ok(p), Ok(c)) => found.push((p, c)),
+                (Err(e), _) | (_, Err(e)) => missing.push(e),
+            }
+        }
+        let waited = start.elapsed();
+        let Some(first) = missing.first() else {
+            if !told.is_empty() {
+                info!(
+                    waited_ms = waited.as_millis() as u64,
+                    "every member's host name resolves now"
+                );
+            }
+            return Ok(found);
+        };
+        if waited >= wait {
+            return Err(ConfigError(if told.is_empty() {
+                first.0.clone()
+            } else {
+                format!(
+                    "{first} (waited {} s; --resolve-timeout or corral.resolveTimeout sets how long)",
+                    waited.as_secs()
+                )
+            }));
+        }
+        for e in &missing {
+            if told.insert(e.0.clone()) {
+                warn!(error = %e, wait_s = wait.as_secs(), "waiting for a member's host name to resolve (its container may not run yet)");
+            }
+        }
+        if last_said.elapsed() >= Duration::from_secs(10) {
+            last_said = Instant::now();
+            info!(
+                unresolved = missing.len(),
+                waited_s = waited.as_secs(),
+                "still waiting for members' host names"
+            );
+        }
+        std::thread::sleep((wait - waited).min(Duration::from_secs(1)));
+    }
+}
+
 /// The myid file's id, if the file exists: ZooKeeper's format, a decimal
 /// number (ZooKeeper reads its first line; surrounding whitespace is
 /// forgiven here).
@@ -509,10 +615,21 @@ impl Config {
     /// Resolve flags over the file over defaults. Returns notes about the
     /// file to log.
     pub fn load(args: &ServeArgs) -> Result<(Config, Vec<Note>), ConfigError> {
+        Config::load_with(args, None)
+    }
+
+    /// As `load`, but with zoo.cfg given as text (named for notes) rather
+    /// than read from `args.config`.
+    pub fn load_with(
+        args: &ServeArgs,
+        text: Option<&CfgText>,
+    ) -> Result<(Config, Vec<Note>), ConfigError> {
         let mut raw = Raw::default();
         let mut notes = Vec::new();
-        if let Some(path) = &args.config {
-            read_file(path, &mut raw, &mut notes)?;
+        match (text, &args.config) {
+            (Some(t), _) => parse_cfg(&t.name, &t.text, &mut raw, &mut notes)?,
+            (None, Some(path)) => read_file(path, &mut raw, &mut notes)?,
+            (None, None) => {}
         }
         overlay(&mut raw.args, args);
         let a = &raw.args;
@@ -521,7 +638,19 @@ impl Config {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("corral-data"));
-        let (cluster, my_client) = cluster(args, &data_dir, raw.servers, &mut notes)?;
+        let resolve_wait = Duration::from_secs(a.resolve_timeout.unwrap_or(60));
+        let (cluster, my_client) = cluster(
+            args,
+            &data_dir,
+            raw.servers,
+            raw.listen_all,
+            resolve_wait,
+            &mut notes,
+        )?;
+        // ZooKeeper listens on every interface unless told otherwise; Corral
+        // on loopback, except in the image (--zoo-env), where only every
+        // interface makes a published port reach it.
+        let any_host = if args.zoo_env { "0.0.0.0" } else { "127.0.0.1" };
         // Set explicitly, the client address wins over this node's server
         // line. ZooKeeper 3.8 (QuorumPeerConfig.setupClientPort) instead
         // refuses to start when clientPortAddress:clientPort and the line
@@ -533,7 +662,7 @@ impl Config {
             (Some(addr), _) => addr,
             (None, Some(line)) if !explicit => line.addr,
             (None, _) => {
-                let host = raw.client_host.as_deref().unwrap_or("127.0.0.1");
+                let host = raw.client_host.as_deref().unwrap_or(any_host);
                 let port = raw.client_port.unwrap_or(2181);
                 format!("{host}:{port}")
                     .parse()
@@ -554,7 +683,7 @@ impl Config {
                 Some(addr) => addr,
                 None => join_addr(
                     "admin",
-                    raw.admin_host.as_deref().unwrap_or("127.0.0.1"),
+                    raw.admin_host.as_deref().unwrap_or(any_host),
                     raw.admin_port.unwrap_or(8080),
                 )?,
             })
@@ -587,7 +716,12 @@ impl Config {
             four_letter_words: a
                 .four_letter_words
                 .as_deref()
-                .unwrap_or(DEFAULT_FOUR_LETTER_WORDS)
+                // ZooKeeper's own default, which the image keeps.
+                .unwrap_or(if args.zoo_env {
+                    "srvr"
+                } else {
+                    DEFAULT_FOUR_LETTER_WORDS
+                })
                 .split(',')
                 .map(|w| w.trim().to_string())
                 .filter(|w| !w.is_empty())
@@ -738,6 +872,8 @@ fn cluster(
     flags: &ServeArgs,
     data_dir: &Path,
     file_lines: Vec<MemberSpec>,
+    listen_all: bool,
+    resolve_wait: Duration,
     notes: &mut Vec<Note>,
 ) -> Result<(Cluster, Option<LineClient>), ConfigError> {
     let specs = if flags.peers.is_empty() {
@@ -800,26 +936,27 @@ fn cluster(
 
     let mut members = BTreeMap::new();
     let mut places: BTreeMap<u64, String> = BTreeMap::new();
-    let mut by_peer: BTreeMap<SocketAddr, String> = BTreeMap::new();
     for s in &specs {
-        if let Some(first) = places.get(&s.id) {
+        if let Some(first) = places.insert(s.id, s.place.clone()) {
             return Err(ConfigError(format!(
                 "server id {} is given twice: {first} and {}",
                 s.id, s.place
             )));
         }
-        let peer_addr = resolve(&s.place, &s.host, s.port)?;
+    }
+    let mut by_peer: BTreeMap<SocketAddr, String> = BTreeMap::new();
+    for (s, (peer_addr, client_addr)) in specs.iter().zip(resolve_all(&specs, resolve_wait)?) {
         if let Some(first) = by_peer.insert(peer_addr, s.place.clone()) {
             return Err(ConfigError(format!(
                 "{first} and {} have the same peer address {peer_addr}",
                 s.place
             )));
         }
-        let client_addr = match &s.client {
-            Some((host, port)) => Some(resolve(&s.place, host, *port)?),
-            None => None,
-        };
-        places.insert(s.id, s.place.clone());
+        let host = s
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_err()
+            .then(|| s.host.clone());
         members.insert(
             s.id,
             Member {
@@ -827,6 +964,7 @@ fn cluster(
                 client_addr,
                 observer: s.observer,
                 spec: s.spec(),
+                host,
             },
         );
     }
@@ -869,6 +1007,17 @@ fn cluster(
             addr,
         })
     });
+    // As ZooKeeper's quorumListenOnAllIPs: listen for peers on every
+    // address. Calls then leave from whichever address the route picks,
+    // which is what peers resolve this node's name to on a plain network.
+    if listen_all && let Some(me) = members.get_mut(&my_id) {
+        let any = if me.peer_addr.is_ipv4() {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        };
+        me.peer_addr.set_ip(any);
+    }
     Ok((Cluster { my_id, members }, my_client))
 }
 
@@ -924,7 +1073,8 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         metrics_addr,
         snap_retain_count,
         purge_interval,
-        election_timeout
+        election_timeout,
+        resolve_timeout
     );
 }
 
@@ -947,12 +1097,22 @@ const HARMLESS_KEYS: &[(&str, &str)] = &[
 fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    parse_cfg(&path.display().to_string(), &text, raw, notes)
+}
+
+/// zoo.cfg text; `name` (a path) is where notes and errors point.
+fn parse_cfg(
+    name: &str,
+    text: &str,
+    raw: &mut Raw,
+    notes: &mut Vec<Note>,
+) -> Result<(), ConfigError> {
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let at = || format!("{}:{}", path.display(), n + 1);
+        let at = || format!("{name}:{}", n + 1);
         let Some((key, value)) = line.split_once('=') else {
             return Err(ConfigError(format!(
                 "{}: expected key=value, got {line:?}",
@@ -1031,6 +1191,7 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
             "initLimit" => raw.init_limit = Some(ticks(&value)?),
             "syncLimit" => raw.sync_limit = Some(ticks(&value)?),
             "corral.electionTimeout" => a.election_timeout = Some(num(&value)?),
+            "corral.resolveTimeout" => a.resolve_timeout = Some(num(&value)?),
             "dataLogDir" => raw.data_log_dir = Some((at(), PathBuf::from(value))),
             "reconfigEnabled" => {
                 yes_no(key, Some(&value), false)?;
@@ -1070,11 +1231,14 @@ fn read_file(path: &Path, raw: &mut Raw, notes: &mut Vec<Note>) -> Result<(), Co
             } else {
                 NoteKind::Ignored("the leader always serves clients")
             }),
-            "quorumListenOnAllIPs" => note(if yes_no(key, Some(&value), false)? {
-                NoteKind::Ignored("not supported yet")
-            } else {
-                NoteKind::Harmless("the default")
-            }),
+            "quorumListenOnAllIPs" => {
+                raw.listen_all = yes_no(key, Some(&value), false)?;
+                note(NoteKind::Harmless(if raw.listen_all {
+                    "this node listens for peers on every address, and calls them from any"
+                } else {
+                    "the default"
+                }));
+            }
             k if k.starts_with("group.") || k.starts_with("weight.") => note(NoteKind::Ignored(
                 "hierarchical quorums are not supported: every member has one vote",
             )),
@@ -1200,6 +1364,7 @@ mod tests {
             client_addr: client.map(addr),
             observer: false,
             spec: String::new(),
+            host: None,
         }
     }
 
@@ -1558,19 +1723,95 @@ mod tests {
             "server.1=localhost:2888:3888;localhost:2181\nserver.2=127.0.0.2:2888:3888\n",
         );
         let (c, _) = load_file(&text, ServeArgs::default()).unwrap();
-        // IPv4 first, as Java's InetAddress.getByName answers.
+        // IPv4 first, as Java's InetAddress.getByName answers; the name is
+        // kept for the transport to look up again.
         assert_eq!(
             bare(&c.cluster.members[&1]),
-            member("127.0.0.1:2888", Some("127.0.0.1:2181"))
+            Member {
+                host: Some("localhost".into()),
+                ..member("127.0.0.1:2888", Some("127.0.0.1:2181"))
+            }
         );
+        assert_eq!(c.cluster.members[&2].host, None);
         assert_eq!(c.client_addr, addr("127.0.0.1:2181"));
         let text = with_dir(
             &dir,
             "server.1=localhost:2888:3888\nserver.2=no-such-host.invalid:2888:3888\n",
         );
-        let e = load_file(&text, ServeArgs::default()).unwrap_err();
+        let no_wait = || ServeArgs {
+            resolve_timeout: Some(0),
+            ..Default::default()
+        };
+        let e = load_file(&text, no_wait()).unwrap_err();
         assert!(e.0.contains("cannot resolve no-such-host.invalid"), "{e}");
         assert!(e.0.contains("server.2"), "{e}");
+        // A name that does not resolve yet is waited for, up to the limit.
+        let t0 = Instant::now();
+        let e = load_file(
+            &format!("{text}corral.resolveTimeout=2\n"),
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert!(
+            e.0.contains("cannot resolve no-such-host.invalid") && e.0.contains("waited 2 s"),
+            "{e}"
+        );
+        // The flag wins over the file.
+        let t0 = Instant::now();
+        let e = load_file(&format!("{text}corral.resolveTimeout=30\n"), no_wait()).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(10), "{e}");
+    }
+
+    #[test]
+    fn a_name_that_resolves_later_is_waited_for() {
+        // A peer container that starts later: its name resolves from the
+        // third round on.
+        let spec = |id: u64, host: &str| MemberSpec {
+            at: "zoo.cfg:1".into(),
+            key: format!("server.{id}"),
+            place: format!("server.{id}={host}:2888:3888"),
+            id,
+            host: host.into(),
+            port: 2888,
+            election_port: 3888,
+            client: Some((host.into(), 2181)),
+            observer: false,
+        };
+        let specs = [spec(1, "zoo1"), spec(2, "zoo2")];
+        let tries = std::cell::Cell::new(0);
+        let dns = |place: &str, host: &str, port: u16| match host {
+            "zoo1" => Ok(SocketAddr::from(([10, 0, 0, 1], port))),
+            // Two lookups a round: the peer and the client address.
+            _ if tries.replace(tries.get() + 1) >= 4 => Ok(SocketAddr::from(([10, 0, 0, 2], port))),
+            _ => Err(ConfigError(format!(
+                "{place}: cannot resolve {host}: not yet"
+            ))),
+        };
+        let t0 = Instant::now();
+        let found = resolve_all_with(&specs, Duration::from_secs(10), &dns).unwrap();
+        assert_eq!(
+            found,
+            [
+                (addr("10.0.0.1:2888"), Some(addr("10.0.0.1:2181"))),
+                (addr("10.0.0.2:2888"), Some(addr("10.0.0.2:2181"))),
+            ]
+        );
+        // Two rounds failed, a second apart.
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_secs(2) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        // Never resolving: an error once the wait is over.
+        let never = |place: &str, host: &str, _| {
+            Err(ConfigError(format!("{place}: cannot resolve {host}: no")))
+        };
+        let e = resolve_all_with(&specs, Duration::from_millis(1500), &never).unwrap_err();
+        assert!(
+            e.0.contains("server.1=zoo1") && e.0.contains("waited 1 s"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   log in [`storage`]) and are applied on every replica by [`node`], which
 //!   runs [`tree`]'s deterministic apply and then queues notifications and
 //!   the reply for the connections it holds.
-//! - [`session`] tracks liveness for expiry; [`config`] reads flags and zoo.cfg.
+//! - [`session`] tracks liveness for expiry; [`config`] reads flags and zoo.cfg,
+//!   [`zoo_env`] the zookeeper Docker image's ZOO_* variables.
 //! - [`admin`] serves ZooKeeper's AdminServer commands and Prometheus metrics over HTTP.
 
 pub mod admin;
@@ -23,3 +24,4 @@ pub mod session;
 pub mod storage;
 pub mod tree;
 pub mod watch;
+pub mod zoo_env;

@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use corral::config::{Cli, Cmd, Config, NoteKind};
+use corral::config::{Cli, Cmd, Config, HealthArgs, NoteKind};
 use corral::server::Server;
 use tracing::{debug, error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -13,13 +13,54 @@ const DEFAULT_LOG_FILTER: &str = "info,openraft=warn,fjall=warn,lsm_tree=warn";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let args = match cli.command {
+        Cmd::Serve(args) => *args,
+        Cmd::Health(h) => return health(&h),
+    };
     init_logging();
-    let Cmd::Serve(args) = cli.command;
-    let (config, notes) = match Config::load(&args) {
-        Ok(c) => c,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
+            error!(error = %e, "cannot start the runtime");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Loading may wait for peers' host names (in Docker, for their containers
+    // to start), so a signal stops it at once: in a container this is PID 1,
+    // which SIGTERM's default action leaves running.
+    let loaded = runtime.block_on(async {
+        let load = tokio::task::spawn_blocking(move || {
+            if args.zoo_env {
+                corral::zoo_env::load(&args, &|k| std::env::var(k).ok())
+            } else {
+                Config::load(&args)
+            }
+        });
+        tokio::select! {
+            loaded = load => Some(loaded),
+            signal = wait_for_signal() => {
+                info!(%signal, "stopped while starting");
+                None
+            }
+        }
+    });
+    let (config, notes) = match loaded {
+        Some(Ok(Ok(c))) => c,
+        Some(Ok(Err(e))) => {
             error!(error = %e, "bad configuration");
             return std::process::ExitCode::from(2);
+        }
+        Some(Err(e)) => {
+            error!(error = %e, "configuration not loaded");
+            return std::process::ExitCode::FAILURE;
+        }
+        None => {
+            // The loading thread may still be asleep: do not wait for it.
+            runtime.shutdown_background();
+            return std::process::ExitCode::SUCCESS;
         }
     };
     for n in notes {
@@ -41,16 +82,6 @@ fn main() -> std::process::ExitCode {
         data_dir = %data_dir.display(),
         "starting"
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!(error = %e, "cannot start the runtime");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
     runtime.block_on(async move {
         let server = match Server::start(config).await {
             Ok(s) => s,
@@ -114,4 +145,50 @@ async fn wait_for_signal() -> &'static str {
             "SIGINT"
         }
     }
+}
+
+/// `corral health`: a container health check, since the image has no shell
+/// or nc. Healthy: `ruok` answered `imok`, or, where the whitelist leaves
+/// ruok out (the zookeeper image's default allows only srvr), `srvr`
+/// answered with the server's mode.
+fn health(h: &HealthArgs) -> std::process::ExitCode {
+    let timeout = std::time::Duration::from_millis(h.timeout.max(1));
+    let answer = match four_letter(h.addr, "ruok", timeout) {
+        Ok(a) if a.contains("not in the whitelist") => four_letter(h.addr, "srvr", timeout),
+        other => other,
+    };
+    match answer {
+        Ok(a) if a == "imok" || a.lines().any(|l| l.starts_with("Mode: ")) => {
+            println!(
+                "{}",
+                a.lines().find(|l| l.starts_with("Mode: ")).unwrap_or(&a)
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(a) => {
+            eprintln!("{}: unexpected answer {a:?}", h.addr);
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", h.addr);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends a four-letter word and reads the answer until the server closes.
+fn four_letter(
+    addr: std::net::SocketAddr,
+    word: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(word.as_bytes())?;
+    let mut answer = Vec::new();
+    // srvr's answer is a few hundred bytes; more means something else answers.
+    s.take(4096).read_to_end(&mut answer)?;
+    Ok(String::from_utf8_lossy(&answer).trim().to_string())
 }

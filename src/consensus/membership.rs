@@ -181,6 +181,7 @@ pub(super) async fn track_members(
     raft: Raft<TypeConfig>,
     transport: Arc<dyn Transport>,
     configured: BTreeMap<NodeId, SocketAddr>,
+    configured_hosts: BTreeMap<NodeId, String>,
     stop: CancellationToken,
 ) {
     let mut rx = raft.metrics();
@@ -189,11 +190,18 @@ pub(super) async fn track_members(
         let current = Membership::of(&raft);
         if last.as_ref() != Some(&current) {
             let mut addrs = configured.clone();
+            let mut hosts = configured_hosts.clone();
             for (id, spec) in &current.nodes {
                 let Some((host, port)) = peer_addr_of(spec) else {
                     tracing::warn!(node = id, spec, "member without a peer address");
                     continue;
                 };
+                // Named by host: the transport looks it up again when needed.
+                if host.parse::<std::net::IpAddr>().is_err() {
+                    hosts.insert(*id, host.clone());
+                } else {
+                    hosts.remove(id);
+                }
                 match tokio::net::lookup_host((host.as_str(), port)).await {
                     Ok(mut found) => {
                         if let Some(a) = found.next() {
@@ -203,7 +211,7 @@ pub(super) async fn track_members(
                     Err(e) => tracing::warn!(node = id, host, error = %e, "cannot resolve member"),
                 }
             }
-            transport.set_members(addrs);
+            transport.set_members(addrs, hosts);
             last = Some(current);
         }
         tokio::select! {

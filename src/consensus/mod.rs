@@ -89,6 +89,9 @@ pub struct ConsensusConfig {
     /// How each member appears in the log's membership and /zookeeper/config
     /// (`host:quorumPort:electionPort[;client]`); its peer address if absent.
     pub specs: BTreeMap<u64, String>,
+    /// The host names of members configured by name: the TCP transport looks
+    /// them up again, as a restarted container may have a new IP.
+    pub member_hosts: BTreeMap<u64, String>,
     /// Raft election timeout, ms (randomised up to twice this); heartbeats
     /// go every fifth of it.
     pub election_timeout_ms: u64,
@@ -115,6 +118,7 @@ impl ConsensusConfig {
             members: BTreeMap::from([(1, SocketAddr::from(([127, 0, 0, 1], 2888)))]),
             observers: BTreeSet::new(),
             specs: BTreeMap::new(),
+            member_hosts: BTreeMap::new(),
             election_timeout_ms: 1000,
             transport: None,
             data_dir: data_dir.into(),
@@ -345,6 +349,7 @@ impl Consensus {
                 None => Arc::new(peer::TcpTransport::new(
                     cfg.node_id,
                     cfg.members.clone(),
+                    cfg.member_hosts.clone(),
                     max_frame(cfg.max_batch_bytes),
                     // Raft's RPCs carry their own, shorter deadlines (network.rs). A
                     // forwarded batch waits for the leader's commit, which a busy
@@ -463,6 +468,7 @@ impl Consensus {
                     raft.clone(),
                     t.clone(),
                     cfg.members.clone(),
+                    cfg.member_hosts.clone(),
                     stop.clone(),
                 )
                 .in_current_span(),

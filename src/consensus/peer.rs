@@ -3,12 +3,14 @@
 //! big-endian length and a postcard body, bounded in size. Outgoing
 //! connections leave from this node's own peer address, so a partition made
 //! with address rules on loopback cuts them too. A lost connection is dialled
-//! again on the next call, with a backoff after failures.
+//! again on the next call, with a backoff after failures. A member named by
+//! host name is looked up again before each dial, and when a caller claiming
+//! to be it comes from another IP: a restarted container may have a new IP.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -35,15 +37,76 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between dial attempts to a peer that keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Every member's peer address, this node's included; replaced when the
-/// membership changes (reconfig).
-type Addrs = Arc<RwLock<BTreeMap<NodeId, SocketAddr>>>;
+/// Longest wait for a host name lookup (getaddrinfo runs on a blocking thread).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct TcpTransport(Arc<Inner>);
 
+/// Every member's peer address, this node's included, and the host names
+/// of members configured by name, to look up again. Both are replaced when
+/// the membership changes (reconfig).
+struct Book {
+    me: NodeId,
+    addrs: Mutex<BTreeMap<NodeId, SocketAddr>>,
+    hosts: Mutex<BTreeMap<NodeId, String>>,
+}
+
+impl Book {
+    fn get(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied()
+    }
+
+    /// `id`'s addresses by its host name now (none if it has no name or the
+    /// lookup fails), IPv4 first as at start; the first becomes its address.
+    async fn look_up(&self, id: NodeId) -> Vec<SocketAddr> {
+        let host = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        let (Some(host), Some(old)) = (host, self.get(id)) else {
+            return Vec::new();
+        };
+        let found = tokio::time::timeout(
+            LOOKUP_TIMEOUT,
+            tokio::net::lookup_host((host.as_str(), old.port())),
+        )
+        .await;
+        let mut addrs: Vec<SocketAddr> = match found {
+            Ok(Ok(a)) => a.collect(),
+            Ok(Err(e)) => {
+                debug!(peer = id, host, error = %e, "peer host name does not resolve");
+                return Vec::new();
+            }
+            Err(_) => {
+                debug!(peer = id, host, "peer host name lookup timed out");
+                return Vec::new();
+            }
+        };
+        addrs.sort_by_key(|a| !a.is_ipv4());
+        if let Some(new) = addrs.first().copied().filter(|new| *new != old) {
+            info!(peer = id, host, %old, %new, "peer has a new address");
+            self.set(id, new);
+        }
+        addrs
+    }
+
+    fn set(&self, id: NodeId, addr: SocketAddr) {
+        self.addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, addr);
+    }
+}
+
 struct Inner {
     me: NodeId,
-    addrs: Addrs,
+    book: Arc<Book>,
     max_frame: usize,
     /// Longest wait for an answer (raft passes its own, shorter, deadlines).
     call_timeout: Duration,
@@ -66,15 +129,23 @@ struct Link {
 }
 
 impl TcpTransport {
+    /// `hosts`: the host names of members configured by name (this node's
+    /// is not looked up again: it listens where it started).
     pub fn new(
         me: NodeId,
         addrs: BTreeMap<NodeId, SocketAddr>,
+        mut hosts: BTreeMap<NodeId, String>,
         max_frame: usize,
         call_timeout: Duration,
     ) -> Self {
+        hosts.remove(&me);
         TcpTransport(Arc::new(Inner {
             me,
-            addrs: Arc::new(RwLock::new(addrs)),
+            book: Arc::new(Book {
+                me,
+                addrs: Mutex::new(addrs),
+                hosts: Mutex::new(hosts),
+            }),
             max_frame,
             call_timeout,
             links: Mutex::new(HashMap::new()),
@@ -84,21 +155,14 @@ impl TcpTransport {
 }
 
 impl Inner {
-    fn addr(&self, id: NodeId) -> Option<SocketAddr> {
-        self.addrs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .copied()
-    }
-
     fn my_addr(&self) -> Result<SocketAddr, CallError> {
-        self.addr(self.me)
+        self.book
+            .get(self.me)
             .ok_or_else(|| CallError::Unreachable("this node has no peer address".into()))
     }
 
     async fn link(&self, to: NodeId) -> Result<Arc<Link>, CallError> {
-        if to == self.me || self.addr(to).is_none() {
+        if to == self.me || self.book.get(to).is_none() {
             return Err(CallError::Unreachable(format!("node {to} is not a member")));
         }
         let slot = self
@@ -139,8 +203,10 @@ impl Inner {
 
     async fn dial(&self, to: NodeId) -> Result<Arc<Link>, CallError> {
         let unreachable = |e: String| CallError::Unreachable(format!("node {to}: {e}"));
+        self.book.look_up(to).await;
         let target = self
-            .addr(to)
+            .book
+            .get(to)
             .ok_or_else(|| unreachable("no address".into()))?;
         let from = self.my_addr()?;
         let socket = if target.is_ipv4() {
@@ -227,7 +293,7 @@ impl Transport for TcpTransport {
             tokio::spawn(accept_peers(
                 listener,
                 service,
-                inner.addrs.clone(),
+                inner.book.clone(),
                 inner.max_frame,
                 inner.stop.clone(),
             ));
@@ -250,16 +316,27 @@ impl Transport for TcpTransport {
         self.0.stop.cancel();
     }
 
-    fn set_members(&self, addrs: BTreeMap<NodeId, SocketAddr>) {
-        let mut current = self.0.addrs.write().unwrap_or_else(|p| p.into_inner());
-        if *current == addrs {
+    fn set_members(
+        &self,
+        addrs: BTreeMap<NodeId, SocketAddr>,
+        mut hosts: BTreeMap<NodeId, String>,
+    ) {
+        let book = &self.0.book;
+        hosts.remove(&book.me);
+        let mut current = book.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names = book.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if *current == addrs && *names == hosts {
             return;
         }
         info!(members = ?addrs, "peer addresses changed");
         // A member whose address changed is dialled anew.
-        let mut links = self.0.links.lock().unwrap_or_else(|p| p.into_inner());
-        links.retain(|id, _| addrs.contains_key(id) && addrs.get(id) == current.get(id));
+        self.0
+            .links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| addrs.contains_key(id) && addrs.get(id) == current.get(id));
         *current = addrs;
+        *names = hosts;
     }
 }
 
@@ -283,7 +360,7 @@ impl Inner {
 async fn accept_peers(
     listener: TcpListener,
     service: Arc<dyn Service>,
-    addrs: Addrs,
+    book: Arc<Book>,
     max: usize,
     stop: CancellationToken,
 ) {
@@ -303,7 +380,7 @@ async fn accept_peers(
             stream,
             from,
             service.clone(),
-            addrs.clone(),
+            book.clone(),
             max,
             stop.clone(),
         ));
@@ -314,7 +391,7 @@ async fn serve_peer(
     stream: TcpStream,
     from: SocketAddr,
     service: Arc<dyn Service>,
-    addrs: Addrs,
+    book: Arc<Book>,
     max: usize,
     stop: CancellationToken,
 ) {
@@ -328,18 +405,15 @@ async fn serve_peer(
             return;
         }
     };
-    // Only members, from their own address, may talk raft to us.
-    let known = addrs
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&peer)
-        .copied();
-    match known {
-        Some(a) if a.ip() == from.ip() || a.ip().is_unspecified() => {}
-        _ => {
-            warn!(%from, claimed = peer, "peer connection from an unknown member or address; closed");
-            return;
-        }
+    // Only members, from their own address, may talk raft to us; a member
+    // named by host may have come back under a new address.
+    let member = match book.get(peer) {
+        Some(a) => a.ip() == from.ip() || a.ip().is_unspecified(),
+        None => false,
+    } || book.look_up(peer).await.iter().any(|a| a.ip() == from.ip());
+    if !member {
+        warn!(%from, claimed = peer, "peer connection from an unknown member or address; closed");
+        return;
     }
     debug!(peer, %from, "peer connected");
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
@@ -429,4 +503,89 @@ async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     let mut body = vec![0u8; len];
     rd.read_exact(&mut body).await?;
     postcard::from_bytes(&body).map_err(|e| std::io::Error::other(format!("bad peer frame: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every request the same way.
+    struct Answer;
+
+    impl Service for Answer {
+        fn handle(&self, _from: NodeId, _req: PeerRequest) -> BoxFuture<PeerResponse> {
+            Box::pin(async { PeerResponse::Touched })
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    }
+
+    fn at(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::from((ip, port))
+    }
+
+    async fn node(
+        me: NodeId,
+        addrs: [(NodeId, SocketAddr); 2],
+        hosts: &[(NodeId, &str)],
+    ) -> TcpTransport {
+        let hosts = hosts.iter().map(|(id, h)| (*id, h.to_string())).collect();
+        let t = TcpTransport::new(
+            me,
+            BTreeMap::from(addrs),
+            hosts,
+            1 << 20,
+            Duration::from_secs(5),
+        );
+        t.serve(Arc::new(Answer)).await.unwrap();
+        t
+    }
+
+    /// A restarted container comes back under its name with a new IP: each
+    /// side still has the old one (127.0.0.99 here), and finds the member
+    /// by looking its name up again, when dialling and when called.
+    #[tokio::test]
+    async fn members_named_by_host_are_looked_up_again() {
+        let (p1, p2) = (free_port(), free_port());
+        let old = [127, 0, 0, 99];
+        let one = node(
+            1,
+            [(1, at([127, 0, 0, 1], p1)), (2, at(old, p2))],
+            &[(2, "localhost")],
+        )
+        .await;
+        let two = node(
+            2,
+            [(1, at(old, p1)), (2, at([127, 0, 0, 1], p2))],
+            &[(1, "localhost")],
+        )
+        .await;
+        // 2 dials 1 at its new address; 1 takes the call from 127.0.0.1.
+        let r = two.call(1, PeerRequest::ReadIndex).await;
+        assert!(matches!(r, Ok(PeerResponse::Touched)), "{r:?}");
+        let r = one.call(2, PeerRequest::ReadIndex).await;
+        assert!(matches!(r, Ok(PeerResponse::Touched)), "{r:?}");
+        assert_eq!(one.0.book.get(2), Some(at([127, 0, 0, 1], p2)));
+        one.close();
+        two.close();
+
+        // Known by IP only, a caller from another address is turned away.
+        let (p1, p2) = (free_port(), free_port());
+        let one = node(1, [(1, at([127, 0, 0, 1], p1)), (2, at(old, p2))], &[]).await;
+        let two = node(
+            2,
+            [(1, at([127, 0, 0, 1], p1)), (2, at([127, 0, 0, 1], p2))],
+            &[],
+        )
+        .await;
+        let r = two.call(1, PeerRequest::ReadIndex).await;
+        assert!(r.is_err(), "{r:?}");
+        one.close();
+        two.close();
+    }
 }

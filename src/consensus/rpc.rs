@@ -105,7 +105,12 @@ pub trait Transport: Send + Sync + 'static {
     fn close(&self);
     /// The members' peer addresses changed (a reconfig): dial and accept
     /// these from now on. A test network routes by id and ignores it.
-    fn set_members(&self, _addrs: std::collections::BTreeMap<NodeId, std::net::SocketAddr>) {}
+    fn set_members(
+        &self,
+        _addrs: std::collections::BTreeMap<NodeId, std::net::SocketAddr>,
+        _hosts: std::collections::BTreeMap<NodeId, String>,
+    ) {
+    }
 }
 
 /// The transport of a single node: there is nobody to call.

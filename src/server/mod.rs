@@ -282,6 +282,11 @@ impl Server {
             .filter(|(_, m)| m.observer)
             .map(|(id, _)| *id)
             .collect();
+        cc.member_hosts = cluster
+            .members
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.host.clone()?)))
+            .collect();
         cc.election_timeout_ms = config.election_timeout;
         cc.transport = transport;
         cc.fsync = config.force_sync;
