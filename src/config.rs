@@ -369,7 +369,17 @@ impl MemberSpec {
 /// A server line's value (`host:quorumPort:electionPort[:role][;client]`)
 /// as a reconfig names it: (is an observer, spec without the role).
 pub fn parse_server_spec(id: &str, value: &str) -> Result<(u64, bool, String), ConfigError> {
-    let m = parse_member("reconfig", id, value, true)?;
+    // ZooKeeper takes any id here; a member that runs Corral needs 1-255
+    // (its myid), but naming another is the operator's business.
+    let n: u64 = id
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("server id {id:?} is not a number")))?;
+    if n == 0 {
+        return Err(ConfigError("server id 0".into()));
+    }
+    let mut m = parse_member("reconfig", "1", value, true)?;
+    m.id = n;
     Ok((m.id, m.observer, m.spec()))
 }
 

@@ -1329,7 +1329,8 @@ async fn reconfig_adds_and_removes_members() {
         );
 
         // Not the super user: NoAuth; nonsense: BadArguments; a version
-        // that is not the current one: BadVersion.
+        // that is not the current one: BadVersion. ZooKeeper checks the
+        // version and the arguments before the ACL.
         let mut plain = Raw::connect(c.addr(leader)).await;
         let join = "server.4=127.0.0.1:4:4:participant";
         let err = |r: jute::Reply| r.header.err;
@@ -1340,6 +1341,14 @@ async fn reconfig_adds_and_removes_members() {
         assert_eq!(
             err(admin.call(reconfig(Some("some thing"), None, -1)).await),
             ErrorCode::BadArguments.code()
+        );
+        assert_eq!(
+            err(plain.call(reconfig(Some("some thing"), None, -1)).await),
+            ErrorCode::BadArguments.code()
+        );
+        assert_eq!(
+            err(plain.call(reconfig(Some(join), None, 12345)).await),
+            ErrorCode::BadVersion.code()
         );
         assert_eq!(
             err(admin.call(reconfig(Some(join), None, 12345)).await),

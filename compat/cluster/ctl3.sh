@@ -18,7 +18,8 @@
 #      (Apache ZooKeeper 3.8 from Debian, QuorumPeerMain, for checking the harness);
 #      CTL3_TICK_MS (default 2000, as kazoo's own test cluster and a single Corral: sessions
 #      4-40 s); CTL3_READ_ONLY=1 turns read-only mode on (readonlymode.enabled: a node cut
-#      off serves read-only clients); RUST_LOG (default info).
+#      off serves read-only clients); CTL3_RECONFIG=1 turns reconfig on (reconfigEnabled, with
+#      the super user super:test); RUST_LOG (default info).
 # Runs in whatever network namespace it is called in (kazoo3.sh calls it in a private one):
 # 127.0.0.11-13 are loopback addresses on Linux and need no set-up.
 set -euo pipefail
@@ -36,6 +37,9 @@ dir="$(cd "$dir" && pwd)"
 target="${CTL3_TARGET:-corral}"
 tick="${CTL3_TICK_MS:-2000}"
 read_only="${CTL3_READ_ONLY:-0}"
+reconfig="${CTL3_RECONFIG:-0}"
+# super:test, the super user kazoo's reconfig tests log in as
+super_digest="super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 all=(1 2 3)
 
 addr() { echo "127.0.0.1$1"; }
@@ -66,6 +70,11 @@ write_config() {
     # (what kazoo's own test cluster sets for its read-only test)
     [ "$read_only" = 1 ] && [ "$target" = zk ] && printf '%s\n' localSessionsEnabled=true \
       localSessionsUpgradingEnabled=true
+    if [ "$reconfig" = 1 ]; then
+      echo "reconfigEnabled=true"
+      # ZooKeeper takes the super user as a system property only (below)
+      [ "$target" = corral ] && echo "superDigest=$super_digest"
+    fi
     for m in "${all[@]}"; do echo "server.$m=$(addr "$m"):2888:3888;$(addr "$m"):2181"; done
   } > "$d/zoo.cfg"
 }
@@ -86,6 +95,7 @@ start_node() {
       cmd=(java -Xmx256m -XX:+UseSerialGC -XX:-UsePerfData
            -Dzookeeper.4lw.commands.whitelist='*' -Dzookeeper.extendedTypesEnabled=true
            -Dzookeeper.admin.enableServer=false -Dreadonlymode.enabled="$([ "$read_only" = 1 ] && echo true || echo false)"
+           -Dzookeeper.DigestAuthenticationProvider.superDigest="$super_digest"
            -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true
            -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
            org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg") ;;

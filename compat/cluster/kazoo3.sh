@@ -20,6 +20,8 @@ case "$target" in corral|zk) ;; *) echo "usage: kazoo3.sh [--target corral|zk] [
 export CTL3_TARGET="$target"
 # read-only mode on, so kazoo's read-only test runs (the rest never cuts a node off alone)
 export CTL3_READ_ONLY="${CTL3_READ_ONLY:-1}"
+# reconfig on (super user super:test), so kazoo's reconfig tests run
+export CTL3_RECONFIG="${CTL3_RECONFIG:-1}"
 
 "$compat/install-deps.sh" >/dev/null
 results="${RESULTS_DIR:-$compat/results}"

@@ -31,9 +31,9 @@ NEEDS_CLUSTER = "needs a 3-server ensemble (the harness targets one server)"
 # eventlet subclasses) or a node-id prefix relative to kazoo/tests/
 # the ensemble's servers run with read-only mode on (kazoo3.sh sets it; ctl3.sh passes it on)
 READ_ONLY = os.environ.get("CTL3_READ_ONLY", "0") == "1"
+# ... and reconfigEnabled with the super user super:test
+RECONFIG = os.environ.get("CTL3_RECONFIG", "0") == "1"
 SKIPS = {
-    "test_client.py::TestReconfig::": "dynamic reconfig needs an ensemble with "
-    "reconfigEnabled and the super:test superuser",
     "test_client.py::TestSSLClient::": "needs a TLS client port with the "
     "certificates kazoo's own cluster generates",
     "test_sasl.py::": "needs a server-side JAAS (SASL digest/Kerberos) config",
@@ -43,7 +43,11 @@ if not ENSEMBLE:
     SKIPS["test_connection.py::TestReadOnlyMode::"] = (
         NEEDS_CLUSTER + " with read-only mode on (it stops 2 of 3, then expects the survivor "
         "to serve reads as CONNECTED_RO)")
-elif not READ_ONLY or not RESTART_CMD:
+if not ENSEMBLE or not RECONFIG:
+    SKIPS["test_client.py::TestReconfig::"] = (
+        "dynamic reconfig needs an ensemble with reconfigEnabled and the super:test superuser "
+        "(kazoo3.sh: CTL3_RECONFIG=1)")
+if ENSEMBLE and (not READ_ONLY or not RESTART_CMD):
     SKIPS["test_connection.py::TestReadOnlyMode::"] = (
         "needs an ensemble started with read-only mode on (CTL3_READ_ONLY=1) and a restart "
         "command: it stops 2 of 3 servers, then expects the survivor to serve reads as "

@@ -22,25 +22,26 @@ pub async fn prepare(shared: &Shared, r: ReconfigRequest, auth: &[Id]) -> Option
         // A single node has nobody to change places with.
         return refused(ErrorCode::ReconfigDisabled);
     }
-    {
+    // ZooKeeper's order: the version, the arguments, then (after its
+    // quorum check, which here is part of making the change) the ACL. The
+    // ACL comes before the change here: nothing changes for a refused client.
+    let target = {
         let state = shared.node.lock();
+        if r.cur_config_id != -1 && Some(r.cur_config_id) != state.tree.config_version() {
+            return refused(ErrorCode::BadVersion);
+        }
+        let target = match target(&shared.consensus.membership(), &r) {
+            Ok(t) if !t.voters.is_empty() => t,
+            _ => return refused(ErrorCode::BadArguments),
+        };
         let Some(node) = state.tree.node(tree::CONFIG) else {
             return refused(ErrorCode::NoNode);
         };
         if !acl::allowed(&node.acl, auth, perms::WRITE) {
             return refused(ErrorCode::NoAuth);
         }
-        if r.cur_config_id != -1 && Some(r.cur_config_id) != state.tree.config_version() {
-            return refused(ErrorCode::BadVersion);
-        }
-    }
-    let current = shared.consensus.membership();
-    let Ok(target) = target(&current, &r) else {
-        return refused(ErrorCode::BadArguments);
+        target
     };
-    if target.voters.is_empty() {
-        return refused(ErrorCode::BadArguments);
-    }
     match shared.consensus.reconfigure(target.clone()).await {
         Ok(()) => Some(WriteOp::Reconfig {
             members: render(&target),
@@ -197,6 +198,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.voters, [1].into());
+        // Any id, as ZooKeeper takes it.
+        let t = target(
+            &three(),
+            &req(
+                Some("server.999=0.0.0.0:1234:2345:observer;3456"),
+                None,
+                None,
+            ),
+        )
+        .unwrap();
+        assert!(t.nodes.contains_key(&999) && !t.voters.contains(&999));
         // A participant made an observer, and back.
         let t = target(
             &three(),
