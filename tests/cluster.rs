@@ -1318,6 +1318,14 @@ async fn reconfig_adds_and_removes_members() {
             c.boot(id).await;
         }
         let leader = c.leader_of(&[1, 2, 3]).await;
+        // The leader writes the first config, as ZooKeeper shows one.
+        eventually("the first /zookeeper/config", Duration::from_secs(10), || {
+            c.shared(leader).node.lock().tree.config_version().is_some()
+        })
+        .await;
+        let first = c.shared(leader).node.lock().tree.node(corral::tree::CONFIG).and_then(|n| n.data.clone());
+        let first = String::from_utf8_lossy(first.as_deref().unwrap_or_default()).to_string();
+        assert!(first.starts_with("server.1=127.0.0.1:1:1:participant\nserver.2=127.0.0.1:2:2:participant\nserver.3=127.0.0.1:3:3:participant\nversion="), "{first}");
         let mut admin = super_user(c.addr(leader)).await;
         assert_eq!(
             admin

@@ -180,7 +180,7 @@ pub fn run(shared: &Shared, name: &str) -> Value {
             None
         }
         "is_read_only" => {
-            out.insert("read_only".into(), json!(false));
+            out.insert("read_only".into(), json!(shared.read_only()));
             None
         }
         "watches" => {
@@ -240,7 +240,21 @@ pub fn run(shared: &Shared, name: &str) -> Value {
         }
         "voting_view" => {
             // A standalone server has no voting view; ZooKeeper answers {} too.
-            out.insert("current_config".into(), json!({}));
+            // A member lists the participants as their server lines say.
+            let view: Map<String, Value> = if shared.config.cluster.is_single() {
+                Map::new()
+            } else {
+                let m = shared.consensus.membership();
+                crate::server::reconfig::render(&m)
+                    .lines()
+                    .filter(|l| l.ends_with(":participant") || l.contains(":participant;"))
+                    .filter_map(|l| {
+                        let (key, value) = l.split_once('=')?;
+                        Some((key.strip_prefix("server.")?.to_string(), json!(value)))
+                    })
+                    .collect()
+            };
+            out.insert("current_config".into(), Value::Object(view));
             None
         }
         "last_snapshot" => {

@@ -108,7 +108,9 @@ pub(super) async fn step(
     } else if !changed.is_empty() {
         ChangeMembers::SetNodes(changed)
     } else if current.voters != target.voters {
-        if !quorum_in_reach(raft, &target.voters).await {
+        let joining: BTreeSet<NodeId> =
+            target.voters.difference(&current.voters).copied().collect();
+        if !quorum_in_reach(raft, &target.voters, &joining).await {
             return Err(ReconfigError::NoQuorum);
         }
         ChangeMembers::ReplaceAllVoters(target.voters.clone())
@@ -146,12 +148,19 @@ pub(super) async fn drive(
     ))
 }
 
-/// Whether a majority of `voters` is this leader or members whose log is
-/// up to the commit index; new voters get a while to catch up.
-async fn quorum_in_reach(raft: &Raft<TypeConfig>, voters: &BTreeSet<NodeId>) -> bool {
+/// Whether the new voters can work: a majority of them is this leader or
+/// members whose log is up to the commit index. Members that are to start
+/// voting get a while to catch up first (a new one may be receiving a
+/// snapshot); past that, a majority in reach is enough, as for ZooKeeper,
+/// which only asks that a quorum of the new configuration be in sync.
+async fn quorum_in_reach(
+    raft: &Raft<TypeConfig>,
+    voters: &BTreeSet<NodeId>,
+    joining: &BTreeSet<NodeId>,
+) -> bool {
     let deadline = Instant::now() + CATCH_UP;
     loop {
-        let in_reach = {
+        let synced: BTreeSet<NodeId> = {
             let m = raft.metrics().borrow().clone();
             let commit = m.last_applied.map(|l| l.index);
             voters
@@ -163,13 +172,21 @@ async fn quorum_in_reach(raft: &Raft<TypeConfig>, voters: &BTreeSet<NodeId>) -> 
                                 .is_some_and(|matched| matched.map(|l| l.index) >= commit)
                         })
                 })
-                .count()
+                .copied()
+                .collect()
         };
-        if in_reach > voters.len() / 2 {
+        let majority = synced.len() > voters.len() / 2;
+        if majority && joining.is_subset(&synced) {
             return true;
         }
         if Instant::now() >= deadline {
-            return false;
+            if majority {
+                tracing::warn!(
+                    behind = ?joining.difference(&synced).collect::<Vec<_>>(),
+                    "new voters not caught up; a quorum of the new voters is, so going ahead"
+                );
+            }
+            return majority;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -490,6 +490,10 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
+/// How long /zookeeper/config may differ from the log's membership before
+/// the leader writes it.
+const CONFIG_DRIFT: Duration = Duration::from_secs(2);
+
 /// Expire sessions and reap containers/TTL nodes, every half tick.
 async fn housekeeping(shared: Arc<Shared>) {
     let tick = Duration::from_millis(shared.config.tick_time.max(2) / 2);
@@ -498,6 +502,8 @@ async fn housekeeping(shared: Arc<Shared>) {
     // The term this node last led in: a new one restarts every session's clock.
     let mut led_term = None;
     let mut was_serving = true;
+    // Member lines /zookeeper/config lacks, and since when.
+    let mut drift: Option<(String, Instant)> = None;
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -578,6 +584,24 @@ async fn housekeeping(shared: Arc<Shared>) {
                     "every session gets a full timeout"
                 );
             }
+        }
+        // Only a lasting difference: a reconfig's own txn follows its
+        // membership change within moments, and must not meet a newer version.
+        match reconfig::drift(&shared) {
+            Some(want) => match &drift {
+                Some((seen, since)) if *seen == want => {
+                    if now.duration_since(*since) >= CONFIG_DRIFT {
+                        info!("writing the membership to /zookeeper/config");
+                        shared.propose_internal(Txn::Config {
+                            members: want.clone(),
+                        });
+                        // Not again until this one has had time to apply.
+                        drift = Some((want, now + CONFIG_DRIFT));
+                    }
+                }
+                _ => drift = Some((want, now)),
+            },
+            None => drift = None,
         }
         let (expired, candidates) = {
             let mut state = shared.node.lock();

@@ -55,6 +55,44 @@ pub async fn prepare(shared: &Shared, r: ReconfigRequest, auth: &[Id]) -> Option
     }
 }
 
+/// On the leader: the member lines `/zookeeper/config` should show, when
+/// they are not what it shows (a cluster's first config; a reconfig whose
+/// own txn never made it, its client gone with its connection).
+pub fn drift(shared: &Shared) -> Option<String> {
+    if shared.config.cluster.is_single() {
+        return None;
+    }
+    let m = shared.consensus.membership();
+    if m.nodes.is_empty() {
+        return None;
+    }
+    let state = shared.node.lock();
+    if state.tree.config_version().is_none() {
+        // Configured observers first: the leader stops adding them once a
+        // config is written (from then on the log's membership decides).
+        let observers_in = shared
+            .config
+            .cluster
+            .members
+            .iter()
+            .filter(|(_, member)| member.observer)
+            .all(|(id, _)| m.nodes.contains_key(id));
+        if !observers_in {
+            return None;
+        }
+    }
+    let data = state
+        .tree
+        .node(tree::CONFIG)?
+        .data
+        .clone()
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&data);
+    let shown = text.rfind("version=").map_or(&text[..], |at| &text[..at]);
+    let want = render(&m);
+    (want != shown).then_some(want)
+}
+
 /// The membership a request asks for, or why it cannot be read.
 pub fn target(current: &Membership, r: &ReconfigRequest) -> Result<Membership, String> {
     fn given(s: &Option<String>) -> Option<&str> {

@@ -176,6 +176,10 @@ impl Tree {
                 }
             }
             Txn::Reap { path } => Outcome::Reaped(self.reap(path, zxid, cmd.time, &mut changes)),
+            Txn::Config { members } => {
+                let ctx = Ctx::new(0, &[], zxid, cmd.time);
+                Outcome::Write(self.write_config(members, &ctx, &mut changes, None))
+            }
             // Handled above.
             Txn::MoveSession { session, .. } => Outcome::Moved {
                 session: *session,
@@ -420,37 +424,49 @@ impl Tree {
                 members,
                 from_version,
             } => {
-                let path = super::CONFIG;
-                let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                let node = self.nodes.get(super::CONFIG).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::WRITE)?;
                 if *from_version != -1 && Some(*from_version) != self.config_version() {
                     return Err(ErrorCode::BadVersion);
                 }
-                let data = bytes::Bytes::from(format!("{members}version={:x}", ctx.zxid));
-                let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
-                record(&mut undo, || Undo::Data {
-                    path: path.to_string(),
-                    data: node.data.clone(),
-                    mzxid: node.mzxid,
-                    mtime: node.mtime,
-                    version: node.version,
-                });
-                self.totals.remove_node(path, node);
-                node.data = Some(data.clone());
-                node.mzxid = ctx.zxid;
-                node.mtime = ctx.time;
-                // ZooKeeper writes the config node with version -1, which it keeps.
-                node.version = -1;
-                self.totals.add_node(path, node);
-                let stat = node.stat();
-                changes.push(Change {
-                    kind: ChangeKind::DataChanged,
-                    path: path.to_string(),
-                    acl: node.acl.clone(),
-                });
-                Ok(WriteResult::Reconfigured { data, stat })
+                self.write_config(members, ctx, changes, undo)
             }
         }
+    }
+
+    /// `/zookeeper/config` := the member lines and a version line holding
+    /// this txn's zxid.
+    fn write_config(
+        &mut self,
+        members: &str,
+        ctx: &Ctx,
+        changes: &mut Vec<Change>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) -> OpOutcome {
+        let path = super::CONFIG;
+        let data = bytes::Bytes::from(format!("{members}version={:x}", ctx.zxid));
+        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        record(&mut undo, || Undo::Data {
+            path: path.to_string(),
+            data: node.data.clone(),
+            mzxid: node.mzxid,
+            mtime: node.mtime,
+            version: node.version,
+        });
+        self.totals.remove_node(path, node);
+        node.data = Some(data.clone());
+        node.mzxid = ctx.zxid;
+        node.mtime = ctx.time;
+        // ZooKeeper writes the config node with version -1, which it keeps.
+        node.version = -1;
+        self.totals.add_node(path, node);
+        let stat = node.stat();
+        changes.push(Change {
+            kind: ChangeKind::DataChanged,
+            path: path.to_string(),
+            acl: node.acl.clone(),
+        });
+        Ok(WriteResult::Reconfigured { data, stat })
     }
 
     #[allow(clippy::too_many_arguments)]

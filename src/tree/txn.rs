@@ -86,6 +86,11 @@ pub enum Txn {
     /// owner. Fails (SessionExpired) if the session is gone or the password
     /// does not match. Kept after the older variants so old logs decode.
     MoveSession { session: i64, passwd: [u8; 16] },
+    /// The leader writes `/zookeeper/config` for the membership the log
+    /// holds (a cluster's first, or one a reconfig's own txn never wrote):
+    /// as `WriteOp::Reconfig`, without a session to check. Kept last so older
+    /// logs decode.
+    Config { members: String },
 }
 
 /// A change request inside a Write or Multi.
