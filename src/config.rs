@@ -27,6 +27,39 @@ pub enum Cmd {
     Serve(Box<ServeArgs>),
     /// Exit 0 if a server answers `ruok` (for container health checks: the image has no shell).
     Health(HealthArgs),
+    /// Show or change the members of a running cluster (Corral, or ZooKeeper 3.5+), over the client protocol: /zookeeper/config, reconfig and srvr.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// A member's client address, or several, comma-separated (the first that answers is used).
+    #[arg(long, value_name = "HOST:PORT[,...]", default_value = "127.0.0.1:2181")]
+    pub server: String,
+    /// Log in as this digest user first; changes need the super user (superDigest) [e.g. super:PASSWORD].
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub auth: Option<String>,
+    #[command(subcommand)]
+    pub command: ClusterCmd,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ClusterCmd {
+    /// Every member with its role and addresses, and what it says of itself (srvr: mode, zxid).
+    Status,
+    /// Add members, or change a member's role or addresses: server lines as in zoo.cfg. A new participant votes only once it has caught up; start it first, with the members listed in its config.
+    Add {
+        #[arg(
+            value_name = "server.N=HOST:PORT:PORT[:observer][;[HOST:]PORT]",
+            required = true
+        )]
+        servers: Vec<String>,
+    },
+    /// Remove members by id (the leader too; a member that is down too). Refused if the participants left would have no quorum in touch.
+    Remove {
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<u64>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

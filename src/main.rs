@@ -1,5 +1,7 @@
 use std::io::IsTerminal;
 
+mod cluster_cmd;
+
 use clap::Parser;
 use corral::config::{Cli, Cmd, Config, HealthArgs, NoteKind};
 use corral::server::Server;
@@ -16,6 +18,18 @@ fn main() -> std::process::ExitCode {
     let args = match cli.command {
         Cmd::Serve(args) => *args,
         Cmd::Health(h) => return health(&h),
+        Cmd::Cluster(c) => {
+            return match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => std::process::ExitCode::from(rt.block_on(cluster_cmd::run(c))),
+                Err(e) => {
+                    eprintln!("corral cluster: cannot start the runtime: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
     };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -58,6 +58,11 @@ public final class MutexWorker {
                 .sessionTimeoutMs(10_000)
                 .connectionTimeoutMs(5_000)
                 .retryPolicy(new ExponentialBackoffRetry(100, 8, 1_000))
+                // The connect string is the test's own: Curator would otherwise
+                // replace it with the client addresses in /zookeeper/config,
+                // which (in the Docker test) are container names the host
+                // cannot resolve, as with a ZooKeeper ensemble in Docker.
+                .ensembleTracker(false)
                 .build();
         c.getConnectionStateListenable().addListener((cl, st) -> {
             if (st == ConnectionState.LOST) lost.incrementAndGet();
