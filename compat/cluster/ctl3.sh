@@ -67,9 +67,10 @@ write_config() {
     # ZooKeeper takes it as a system property only (below); Corral reads it here too
     [ "$read_only" = 1 ] && [ "$target" = corral ] && echo "readonlymode.enabled=true"
     # ZooKeeper's read-only server cannot grant a new session unless sessions may be local
-    # (what kazoo's own test cluster sets for its read-only test)
-    [ "$read_only" = 1 ] && [ "$target" = zk ] && printf '%s\n' localSessionsEnabled=true \
-      localSessionsUpgradingEnabled=true
+    # (what kazoo's own test cluster sets for its read-only test only: local sessions change
+    # other tests' outcomes, e.g. the request-queuing ones expire), so only on request
+    [ "$read_only" = 1 ] && [ "$target" = zk ] && [ "${CTL3_ZK_LOCAL_SESSIONS:-0}" = 1 ] &&
+      printf '%s\n' localSessionsEnabled=true localSessionsUpgradingEnabled=true
     if [ "$reconfig" = 1 ]; then
       echo "reconfigEnabled=true"
       # ZooKeeper takes the super user as a system property only (below)
