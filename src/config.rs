@@ -246,7 +246,9 @@ const IDS: std::ops::RangeInclusive<u64> = 1..=255;
 
 /// syncLimit when zoo.cfg has none (ZooKeeper requires one in a cluster;
 /// 5 is what its sample zoo.cfg sets).
-const DEFAULT_SYNC_LIMIT: u32 = 5;
+/// syncLimit and initLimit when zoo.cfg gives none (ticks).
+pub const DEFAULT_SYNC_LIMIT: u32 = 5;
+pub const DEFAULT_INIT_LIMIT: u32 = 10;
 
 impl Cluster {
     /// A one-member cluster that never talks to peers.

@@ -1195,6 +1195,24 @@ async fn observer_serves_clients_without_voting() {
         .await;
         assert_eq!(four_letter::server_state(c.shared(3)), "observer");
         assert_eq!(four_letter::server_state(c.shared(leader)), "leader");
+        // conf ends as a ZooKeeper quorum server's: role, then the members.
+        let conf = four_letter::answer(c.shared(3), "conf", None);
+        assert!(conf.contains("\npeerType=1\nmembership: \n"), "{conf}");
+        assert!(
+            conf.contains(
+                "server.1=127.0.0.1:1:1:participant\nserver.2=127.0.0.1:2:2:participant\n\
+                 server.3=127.0.0.1:3:3:observer\nversion="
+            ),
+            "{conf}"
+        );
+        let mntr = four_letter::answer(c.shared(leader), "mntr", None);
+        for key in [
+            "zk_synced_observers\t1",
+            "zk_corral_peer_lag_3\t",
+            "zk_corral_leader_changes\t",
+        ] {
+            assert!(mntr.contains(key), "{key} not in {mntr}");
+        }
 
         // Writes through the observer are forwarded and answered in order;
         // reads and sync are served there.

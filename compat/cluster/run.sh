@@ -34,12 +34,7 @@ cargo build -q --release --manifest-path "$compat/lincheck/Cargo.toml"
 lincheck="$CARGO_TARGET_DIR/release/lincheck"
 
 # the Curator mutex worker (javac against Debian's Curator 5.4 / ZooKeeper 3.8 jars)
-jbuild="$compat/build/cluster"
-jsrc="$here/java/corral/cluster/MutexWorker.java"
-if [ ! -f "$jbuild/corral/cluster/MutexWorker.class" ] || [ "$jsrc" -nt "$jbuild/corral/cluster/MutexWorker.class" ]; then
-  rm -rf "$jbuild"; mkdir -p "$jbuild"
-  javac -nowarn -d "$jbuild" -cp "/usr/share/java/curator-recipes.jar:/usr/share/java/curator-framework.jar:/usr/share/java/curator-client.jar:/usr/share/java/zookeeper.jar" "$jsrc"
-fi
+jbuild="$("$here/build-java.sh")"
 
 corral_bin=""
 if [ "$target" = corral ]; then

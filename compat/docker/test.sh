@@ -29,13 +29,8 @@ venv="${COMPAT_VENV:-$compat/.venv}"
 results="${RESULTS_DIR:-$compat/results}"
 mkdir -p "$results/docker"
 
-# compat/cluster's Curator mutex worker, built as its run.sh builds it
-jbuild="$compat/build/cluster"
-jsrc="$compat/cluster/java/corral/cluster/MutexWorker.java"
-if [ ! -f "$jbuild/corral/cluster/MutexWorker.class" ] || [ "$jsrc" -nt "$jbuild/corral/cluster/MutexWorker.class" ]; then
-  rm -rf "$jbuild"; mkdir -p "$jbuild"
-  javac -nowarn -d "$jbuild" -cp "/usr/share/java/curator-recipes.jar:/usr/share/java/curator-framework.jar:/usr/share/java/curator-client.jar:/usr/share/java/zookeeper.jar" "$jsrc"
-fi
+# compat/cluster's Curator mutex worker
+jbuild="$("$compat/cluster/build-java.sh")"
 
 project="corraltest$$"
 image="corral-test:$project"

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tracing::warn;
@@ -137,6 +137,9 @@ pub fn run(shared: &Shared, name: &str) -> Value {
         "monitor" => {
             for (k, v) in fl::monitor(shared) {
                 out.insert(k.to_string(), v);
+            }
+            for (k, v) in fl::peer_lags(shared) {
+                out.insert(k, json!(v));
             }
             None
         }
@@ -535,6 +538,28 @@ pub fn render_metrics(shared: &Shared) -> Result<String, MetricsError> {
         "Commands proposed",
         raft.cmds_proposed,
     )?;
+    counter(
+        "corral_leader_changes_total",
+        "Times a leader became known (the first included)",
+        raft.leader_changes,
+    )?;
+    gauge(
+        "corral_last_election_ms",
+        "How long the last election left this node without a leader",
+        u(raft.last_election_ms),
+    )?;
+    // On the leader: per member, the log entries it lacks.
+    let lag = IntGaugeVec::new(
+        Opts::new(
+            "corral_peer_lag",
+            "Log entries a member lacks (on the leader)",
+        ),
+        &["peer"],
+    )?;
+    for (id, n) in &raft.peer_lag {
+        lag.with_label_values(&[id.to_string().as_str()]).set(u(*n));
+    }
+    now.register(Box::new(lag))?;
     let mut families = now.gather();
     families.extend(crate::metrics::REGISTRY.gather());
     if let Some(p) = &st.prom {

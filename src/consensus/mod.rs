@@ -167,6 +167,12 @@ pub struct ConsensusMetrics {
     pub synced_observers: usize,
     /// This node is an observer (a raft learner) in the current membership.
     pub observer: bool,
+    /// On the leader: each other member, and how many log entries it lacks.
+    pub peer_lag: Vec<(u64, u64)>,
+    /// Times a leader became known (elections seen, the first included).
+    pub leader_changes: u64,
+    /// How long the last election left this node without a leader, ms.
+    pub last_election_ms: u64,
     /// How long ago this node last heard from a leader (the leader: from a
     /// quorum), also while an election is under way; None if never.
     pub leader_contact: Option<Duration>,
@@ -253,6 +259,7 @@ pub struct Consensus {
     contact: Arc<Contact>,
     catch_up: Arc<CatchUp>,
     voters: usize,
+    leader_stats: Arc<LeaderStats>,
     stopping: AtomicBool,
 }
 
@@ -539,7 +546,13 @@ impl Consensus {
         if leader == Some(cfg.node_id) {
             tracing::info!(node_id = cfg.node_id, term, "this node is the leader");
         }
-        let leader_log = tokio::spawn(log_leader_changes(cfg.node_id, server_metrics, leader));
+        let leader_stats = Arc::new(LeaderStats::default());
+        let leader_log = tokio::spawn(log_leader_changes(
+            cfg.node_id,
+            leader_stats.clone(),
+            server_metrics,
+            leader,
+        ));
 
         tracing::debug!(
             dir = %cfg.data_dir.display(),
@@ -564,6 +577,7 @@ impl Consensus {
             contact,
             catch_up,
             voters,
+            leader_stats,
             stopping: AtomicBool::new(false),
         })
     }
@@ -705,6 +719,12 @@ impl Consensus {
         let committed = self.committed.load(Ordering::Relaxed);
         let is_leader = m.state == ServerState::Leader;
         let commit_index = committed.checked_sub(1);
+        // The log's voters (a reconfig changes them); before the cluster
+        // has formed, the configured ones.
+        let voters = match m.membership_config.membership().voter_ids().count() {
+            0 => self.voters,
+            n => n,
+        };
         // A learner: configured as an observer, or made one by a reconfig.
         let observer = {
             let membership = m.membership_config.membership();
@@ -713,8 +733,12 @@ impl Consensus {
         };
         // (followers, synced, observers, synced observers)
         let mut peers = [0usize; 4];
+        let mut peer_lag = Vec::new();
         if let (Some(r), true) = (&m.replication, is_leader) {
             for (id, matched) in r.iter().filter(|(id, _)| **id != self.node_id) {
+                let last = m.last_log_index.unwrap_or(0);
+                let have = matched.map_or(0, |l| l.index + 1);
+                peer_lag.push((*id, (last + 1).saturating_sub(have)));
                 let at = if m
                     .membership_config
                     .membership()
@@ -733,7 +757,7 @@ impl Consensus {
         }
         let [followers, synced_followers, observers, synced_observers] = peers;
         let leader_contact = if is_leader {
-            if self.voters <= 1 {
+            if voters <= 1 {
                 Some(Duration::ZERO)
             } else {
                 m.millis_since_quorum_ack.map(Duration::from_millis)
@@ -760,12 +784,15 @@ impl Consensus {
             purged_index: m.purged.map(|l| l.index),
             batches_proposed: self.counters.batches.load(Ordering::Relaxed),
             cmds_proposed: self.counters.cmds.load(Ordering::Relaxed),
-            voters: self.voters,
+            voters,
             followers,
             synced_followers,
             observers,
             synced_observers,
             observer,
+            peer_lag,
+            leader_changes: self.leader_stats.changes.load(Ordering::Relaxed),
+            last_election_ms: self.leader_stats.last_election_ms.load(Ordering::Relaxed),
             leader_contact,
             unconfirmed: self.sender.pending(),
         }
@@ -898,13 +925,24 @@ fn max_frame(max_batch_bytes: usize) -> usize {
 }
 
 /// Logs who leads whenever that changes: the first thing an operator asks of a cluster.
+/// Leadership as operators follow it: how often it changed, and how long
+/// the last election left this node without a leader.
+#[derive(Default)]
+struct LeaderStats {
+    changes: AtomicU64,
+    last_election_ms: AtomicU64,
+}
+
 async fn log_leader_changes(
     node_id: u64,
+    stats: Arc<LeaderStats>,
     mut metrics: tokio::sync::watch::Receiver<
         openraft::metrics::RaftServerMetrics<NodeId, BasicNode>,
     >,
     mut known: Option<u64>,
 ) {
+    // Since when no leader has been known.
+    let mut lost: Option<Instant> = None;
     while metrics.changed().await.is_ok() {
         let (leader, term) = {
             let m = metrics.borrow_and_update();
@@ -914,6 +952,16 @@ async fn log_leader_changes(
             continue;
         }
         known = leader;
+        match leader {
+            None => lost = Some(Instant::now()),
+            Some(_) => {
+                stats.changes.fetch_add(1, Ordering::Relaxed);
+                if let Some(at) = lost.take() {
+                    let ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    stats.last_election_ms.store(ms, Ordering::Relaxed);
+                }
+            }
+        }
         match leader {
             Some(l) if l == node_id => tracing::info!(node_id, term, "this node is the leader"),
             Some(l) => tracing::info!(node_id, leader = l, term, "following the leader"),

@@ -24,11 +24,7 @@ pub(super) async fn admit_observers(
     every: Duration,
     stop: CancellationToken,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.cancelled() => return,
-        }
+    while pause(every, &stop).await {
         // After a reconfig the log's membership is the truth, not the
         // server lines (an observer removed by one stays removed).
         if app.reconfigured() {
@@ -70,11 +66,7 @@ pub(super) async fn watch_leader_quorum(
     every: Duration,
     stop: CancellationToken,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.cancelled() => return,
-        }
+    while pause(every, &stop).await {
         let (leader, voter) = {
             let m = raft.metrics();
             let m = m.borrow();
@@ -101,5 +93,13 @@ pub(super) async fn watch_leader_quorum(
                     .unwrap_or(asked),
             );
         }
+    }
+}
+
+/// Wait `every`; false once `stop` is cancelled.
+async fn pause(every: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(every) => true,
+        _ = stop.cancelled() => false,
     }
 }

@@ -119,6 +119,16 @@ impl State {
         }
     }
 
+    /// `session` is now held by `conn`; a connection on this node still
+    /// holding it is closed (the client moved).
+    pub fn attach(&mut self, session: i64, conn: ConnId) {
+        if let Some(old) = self.sessions.insert(session, conn)
+            && old != conn
+        {
+            self.close(old);
+        }
+    }
+
     pub fn close(&self, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
             c.outbox.close();

@@ -250,12 +250,8 @@ async fn handshake(
                 respond(0, 0, Bytes::from_static(&[0; 16]));
                 return None;
             };
-            // The session moves here; a connection still holding it elsewhere on this node is closed.
-            if let Some(old) = state.sessions.insert(req.session_id, conn)
-                && old != conn
-            {
-                state.close(old);
-            }
+            // The session moves here.
+            state.attach(req.session_id, conn);
             state.conns.insert(conn, conn_entry);
             state.handshakes.insert(conn, grant_tx);
             Txn::MoveSession {

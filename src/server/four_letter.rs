@@ -45,6 +45,9 @@ pub fn answer(shared: &Shared, word: &str, arg: Option<i64>) -> String {
             for (k, v) in monitor(shared) {
                 let _ = writeln!(out, "zk_{k}\t{}", plain(&v));
             }
+            for (k, v) in peer_lags(shared) {
+                let _ = writeln!(out, "zk_{k}\t{v}");
+            }
             out
         }
         "conf" => {
@@ -52,6 +55,7 @@ pub fn answer(shared: &Shared, word: &str, arg: Option<i64>) -> String {
             for (k, v) in shared.config.effective() {
                 let _ = writeln!(out, "{k}={v}");
             }
+            quorum_conf(shared, &mut out);
             out
         }
         "envi" => {
@@ -147,6 +151,51 @@ pub fn java_avg(v: f64) -> String {
     let r = (v * 10_000.0).round() / 10_000.0;
     let s = format!("{r}");
     if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+/// A member's `conf` ends as ZooKeeper's quorum servers' does: its limits,
+/// ports and role, then `membership:` and the members as /zookeeper/config
+/// shows them.
+fn quorum_conf(shared: &Shared, out: &mut String) {
+    let cluster = &shared.config.cluster;
+    if cluster.is_single() {
+        return;
+    }
+    let c = &shared.config;
+    let me = cluster.members.get(&cluster.my_id);
+    let ports = |at: usize| {
+        me.and_then(|m| {
+            m.spec
+                .split(';')
+                .next()?
+                .rsplit(':')
+                .nth(at)?
+                .parse::<u16>()
+                .ok()
+        })
+        .map_or_else(String::new, |p| p.to_string())
+    };
+    let _ = writeln!(
+        out,
+        "initLimit={}",
+        c.init_limit.unwrap_or(crate::config::DEFAULT_INIT_LIMIT)
+    );
+    let _ = writeln!(
+        out,
+        "syncLimit={}",
+        c.sync_limit.unwrap_or(crate::config::DEFAULT_SYNC_LIMIT)
+    );
+    // ZooKeeper's only election algorithm since 3.4 (fast leader election).
+    let _ = writeln!(out, "electionAlg=3");
+    let _ = writeln!(out, "electionPort={}", ports(0));
+    let _ = writeln!(out, "quorumPort={}", ports(1));
+    let observer = shared.consensus.metrics().observer;
+    let _ = writeln!(out, "peerType={}", u8::from(observer));
+    let _ = writeln!(out, "membership: ");
+    let m = shared.consensus.membership();
+    out.push_str(&super::reconfig::render(&m));
+    let version = shared.node.lock().tree.config_version().unwrap_or(0);
+    let _ = write!(out, "version={version:x}");
 }
 
 /// The server state ZooKeeper would report: a one-voter cluster is a
@@ -252,6 +301,18 @@ fn server_stats(shared: &Shared, with_clients: bool) -> String {
 /// in ZooKeeper's order, then Corral's own. Only values Corral measures are
 /// here: ZooKeeper's JVM- and pipeline-specific keys (request throttling,
 /// commit processor queues, TLS, ...) have no counterpart and are left out.
+/// On the leader: how many log entries each other member lacks, as
+/// `corral_peer_lag_<id>` (Corral's own; ZooKeeper has no per-peer figure).
+pub fn peer_lags(shared: &Shared) -> Vec<(String, u64)> {
+    shared
+        .consensus
+        .metrics()
+        .peer_lag
+        .into_iter()
+        .map(|(id, lag)| (format!("corral_peer_lag_{id}"), lag))
+        .collect()
+}
+
 pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
     let stats = &shared.stats;
     let (min, avg, max) = stats.latency_ms();
@@ -347,6 +408,8 @@ pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
         ),
         ("corral_raft_is_leader", json!(u8::from(raft.is_leader))),
         ("corral_raft_unconfirmed", json!(raft.unconfirmed)),
+        ("corral_leader_changes", json!(raft.leader_changes)),
+        ("corral_last_election_ms", json!(raft.last_election_ms)),
     ]);
     // ZooKeeper shows these on the leader only.
     if raft.is_leader && !shared.config.cluster.is_single() {

@@ -155,11 +155,7 @@ pub fn handshake(
             respond(0, 0, Bytes::from_static(&[0; 16]));
             return None;
         };
-        if let Some(old) = state.sessions.insert(req.session_id, conn)
-            && old != conn
-        {
-            state.close(old);
-        }
+        state.attach(req.session_id, conn);
         (req.session_id, passwd)
     } else {
         let mut passwd = [0u8; 16];
