@@ -481,19 +481,17 @@ impl Consensus {
                 .in_current_span(),
             ));
             // Any member may be made an observer by a reconfig.
-            {
-                tasks.push(tokio::spawn(
-                    watch_leader_quorum(
-                        cfg.node_id,
-                        raft.clone(),
-                        t.clone(),
-                        contact.clone(),
-                        Duration::from_millis((election / 5).max(1)),
-                        stop.clone(),
-                    )
-                    .in_current_span(),
-                ));
-            }
+            tasks.push(tokio::spawn(
+                watch_leader_quorum(
+                    cfg.node_id,
+                    raft.clone(),
+                    t.clone(),
+                    contact.clone(),
+                    Duration::from_millis((election / 5).max(1)),
+                    stop.clone(),
+                )
+                .in_current_span(),
+            ));
             // An observer never forms the cluster: it waits to be added.
             if !observing && !raft.is_initialized().await? {
                 tasks.push(tokio::spawn(
@@ -721,16 +719,15 @@ impl Consensus {
         let commit_index = committed.checked_sub(1);
         // The log's voters (a reconfig changes them); before the cluster
         // has formed, the configured ones.
-        let voters = match m.membership_config.membership().voter_ids().count() {
+        let membership = m.membership_config.membership();
+        let voter_ids: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let voters = match voter_ids.len() {
             0 => self.voters,
             n => n,
         };
         // A learner: configured as an observer, or made one by a reconfig.
-        let observer = {
-            let membership = m.membership_config.membership();
-            membership.get_node(&self.node_id).is_some()
-                && !membership.voter_ids().any(|v| v == self.node_id)
-        };
+        let observer =
+            membership.get_node(&self.node_id).is_some() && !voter_ids.contains(&self.node_id);
         // (followers, synced, observers, synced observers)
         let mut peers = [0usize; 4];
         let mut peer_lag = Vec::new();
@@ -739,16 +736,7 @@ impl Consensus {
                 let last = m.last_log_index.unwrap_or(0);
                 let have = matched.map_or(0, |l| l.index + 1);
                 peer_lag.push((*id, (last + 1).saturating_sub(have)));
-                let at = if m
-                    .membership_config
-                    .membership()
-                    .voter_ids()
-                    .any(|v| v == *id)
-                {
-                    0
-                } else {
-                    2
-                };
+                let at = if voter_ids.contains(id) { 0 } else { 2 };
                 peers[at] += 1;
                 if matched.map(|l| l.index) >= commit_index {
                     peers[at + 1] += 1;

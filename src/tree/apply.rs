@@ -368,26 +368,8 @@ impl Tree {
                 let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::WRITE)?;
                 check_version(node.version, *version)?;
-                let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
-                record(&mut undo, || Undo::Data {
-                    path: path.clone(),
-                    data: node.data.clone(),
-                    mzxid: node.mzxid,
-                    mtime: node.mtime,
-                    version: node.version,
-                });
-                self.totals.remove_node(path, node);
-                node.data = data.clone();
-                node.mzxid = ctx.zxid;
-                node.mtime = ctx.time;
-                node.version = node.version.wrapping_add(1);
-                self.totals.add_node(path, node);
-                let stat = node.stat();
-                changes.push(Change {
-                    kind: ChangeKind::DataChanged,
-                    path: path.clone(),
-                    acl: node.acl.clone(),
-                });
+                let next = node.version.wrapping_add(1);
+                let stat = self.replace_data(path, data.clone(), next, ctx, changes, undo)?;
                 Ok(WriteResult::DataSet(stat))
             }
             WriteOp::SetAcl { path, acl, version } => {
@@ -441,10 +423,25 @@ impl Tree {
         members: &str,
         ctx: &Ctx,
         changes: &mut Vec<Change>,
-        mut undo: Option<&mut Vec<Undo>>,
+        undo: Option<&mut Vec<Undo>>,
     ) -> OpOutcome {
-        let path = super::CONFIG;
         let data = bytes::Bytes::from(format!("{members}version={:x}", ctx.zxid));
+        // ZooKeeper writes the config node with version -1, which it keeps.
+        let stat = self.replace_data(super::CONFIG, Some(data.clone()), -1, ctx, changes, undo)?;
+        Ok(WriteResult::Reconfigured { data, stat })
+    }
+
+    /// A node's data is now `data` and its version `version`, changed by
+    /// this txn: totals, undo and data watchers follow.
+    fn replace_data(
+        &mut self,
+        path: &str,
+        data: Option<bytes::Bytes>,
+        version: i32,
+        ctx: &Ctx,
+        changes: &mut Vec<Change>,
+        mut undo: Option<&mut Vec<Undo>>,
+    ) -> Result<jute::Stat, ErrorCode> {
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
         record(&mut undo, || Undo::Data {
             path: path.to_string(),
@@ -454,19 +451,17 @@ impl Tree {
             version: node.version,
         });
         self.totals.remove_node(path, node);
-        node.data = Some(data.clone());
+        node.data = data;
         node.mzxid = ctx.zxid;
         node.mtime = ctx.time;
-        // ZooKeeper writes the config node with version -1, which it keeps.
-        node.version = -1;
+        node.version = version;
         self.totals.add_node(path, node);
-        let stat = node.stat();
         changes.push(Change {
             kind: ChangeKind::DataChanged,
             path: path.to_string(),
             acl: node.acl.clone(),
         });
-        Ok(WriteResult::Reconfigured { data, stat })
+        Ok(node.stat())
     }
 
     #[allow(clippy::too_many_arguments)]
