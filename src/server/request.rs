@@ -288,22 +288,10 @@ impl ConnCtx {
         match request {
             Request::Ping(_) => self.answer_error(xid::PING, ErrorCode::Ok),
             Request::Reconfig(r) => {
-                // It may wait seconds for new members to catch up, during
-                // which this connection reads nothing, its pings included:
-                // the waiting client is alive.
-                let work = reconfig::prepare(&self.shared, r, auth);
-                tokio::pin!(work);
-                let mut alive =
-                    tokio::time::interval((self.timeout / 3).max(Duration::from_millis(10)));
-                let prepared = loop {
-                    tokio::select! {
-                        op = &mut work => break op,
-                        _ = alive.tick() => {
-                            let now = Instant::now();
-                            self.shared.node.lock().tracker.touch(self.session, self.timeout, now);
-                        }
-                    }
-                };
+                // It may wait seconds for new members to catch up.
+                let prepared = self
+                    .alive_while(reconfig::prepare(&self.shared, r, auth))
+                    .await;
                 let Some(op) = prepared else {
                     // Whether the members changed is not known: as a lost
                     // connection, never as an answer.
@@ -320,7 +308,8 @@ impl ConnCtx {
             }
             Request::Auth(packet) => return self.auth(xid, auth, packet),
             Request::Sync(r) => {
-                if let Err(e) = self.shared.consensus.read_barrier().await {
+                let barrier = self.shared.consensus.read_barrier();
+                if let Err(e) = self.alive_while(barrier).await {
                     warn!(error = %e, "sync failed; closing");
                     return Flow::Close;
                 }
@@ -382,6 +371,24 @@ impl ConnCtx {
             }
         }
         Flow::Continue
+    }
+
+    /// Await `work`, which may take longer than the session timeout (a
+    /// leader to be elected, new members to catch up), keeping the session
+    /// alive meanwhile: this connection reads nothing until it is done, its
+    /// client's pings included, and that client is waiting, not gone.
+    async fn alive_while<F: std::future::Future>(&self, work: F) -> F::Output {
+        tokio::pin!(work);
+        let mut alive = tokio::time::interval((self.timeout / 3).max(Duration::from_millis(10)));
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = alive.tick() => {
+                    let now = Instant::now();
+                    self.shared.node.lock().tracker.touch(self.session, self.timeout, now);
+                }
+            }
+        }
     }
 
     /// Send a write to the log. Its reply is queued by apply; here only a
