@@ -7,6 +7,7 @@ human-readable lines, empty when ok).
 import bisect
 import math
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 
@@ -160,6 +161,27 @@ def check_session(rec):
 
 def parse_worker_line(line):
     return {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
+
+
+def finish_workers(procs, stopfile, timeout=60):
+    """Tell the mutex workers (procs: [(Popen, output file)]) to stop by creating stopfile,
+    wait for them (killing any still running after timeout) and read each one's result
+    line: a dict per worker, None for one that wrote none."""
+    open(stopfile, "w").close()
+    deadline = time.monotonic() + timeout
+    results = []
+    for proc, out in procs:
+        try:
+            proc.wait(max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        try:
+            with open(out) as f:
+                results.append(parse_worker_line(f.read().strip()))
+        except (OSError, ValueError):
+            results.append(None)
+    return results
 
 
 def check_curator(workers, counter, expected_workers):

@@ -288,20 +288,7 @@ class Harness:
         return stopfile
 
     def curator_finish(self, stopfile, timeout=60):
-        open(stopfile, "w").close()
-        results = []
-        deadline = time.monotonic() + timeout
-        for pr, out in self.jvms:
-            try:
-                pr.wait(max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pr.kill()
-                pr.wait()
-            try:
-                with open(out) as f:
-                    results.append(CK.parse_worker_line(f.read().strip()))
-            except (OSError, ValueError):
-                results.append(None)
+        results = CK.finish_workers(self.jvms, stopfile, timeout)
         self.jvms = []
         return results
 

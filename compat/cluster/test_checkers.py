@@ -242,5 +242,22 @@ class Failover(unittest.TestCase):
         self.assertEqual(C.percentile([7], 99), 7)
 
 
+class Workers(unittest.TestCase):
+    def test_results_are_read_and_a_silent_worker_is_none(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            stop, good, bad = (os.path.join(d, n) for n in ("stop", "good", "bad"))
+            wait = f"while [ ! -e {stop} ]; do sleep 0.05; done"
+            procs = [
+                (subprocess.Popen(["sh", "-c", f"{wait}; echo acquisitions=3 increments=3 > {good}"]), good),
+                (subprocess.Popen(["sh", "-c", wait]), bad),
+            ]
+            got = C.finish_workers(procs, stop, timeout=10)
+        self.assertEqual(got, [{"acquisitions": 3, "increments": 3}, None])
+        # a worker that wrote nothing fails the Curator check
+        self.assertFalse(C.check_curator(got, 3, 2).ok)
+
+
 if __name__ == "__main__":
     unittest.main()

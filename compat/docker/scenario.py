@@ -125,17 +125,27 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
         self.acks = []      # (monotonic time, path, data)
         self.failures = 0
+        # every create, for compat/cluster's check_seq: {token, invoke, ret, outcome, name}
+        self.attempts = []
 
     def run(self):
         i = 0
         while not self.stop.is_set():
             i += 1
-            data = f"w{i}".encode()
+            token = f"w{i}"
+            data = token.encode()
+            invoke = time.monotonic_ns()
             try:
-                path = call(self.c, "create", f"{BASE}/w/n-", data, sequence=True)
+                path = call(self.c, "create", f"{BASE}/w/{token}-", data, sequence=True)
                 self.acks.append((time.monotonic(), path, data))
+                self.attempts.append({"token": token, "invoke": invoke,
+                                      "ret": time.monotonic_ns(), "outcome": "ok",
+                                      "name": path.rsplit("/", 1)[1]})
             except Exception:
+                # connection loss and the like: the create may or may not have happened
                 self.failures += 1
+                self.attempts.append({"token": token, "invoke": invoke, "ret": None,
+                                      "outcome": "info"})
                 self.stop.wait(0.1)
             self.stop.wait(0.02)
 
@@ -159,6 +169,9 @@ class Session:
         # In the given order: the first port is where the session starts.
         self.c = client(ports, randomize=False)
         self.states = []
+        # the port it was on when the fault came, and the port that was faulted
+        self.at_fault = None
+        self.faulted = None
         self.c.add_listener(lambda st: self.states.append(str(st)))
         self.c.start(timeout=30)
         self.id = self.c.client_id[0]
@@ -196,20 +209,7 @@ class Curator:
             self.procs.append((p, out))
 
     def finish(self, timeout=60):
-        open(self.stopfile, "w").close()
-        deadline = time.monotonic() + timeout
-        results = []
-        for p, out in self.procs:
-            try:
-                p.wait(max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            try:
-                with open(out) as f:
-                    results.append(CK.parse_worker_line(f.read().strip()))
-            except (OSError, ValueError):
-                results.append(None)
+        results = CK.finish_workers(self.procs, self.stopfile, timeout)
         self.procs = []
         return results
 
@@ -301,22 +301,19 @@ def main():
         results = curator.finish()
         curator.kill()
 
-    # The session is still open: its ephemeral node must be there, and its id unchanged.
+    # The session is still open: its ephemeral node must be there, and its id unchanged
+    # (compat/cluster's check_session, tested on bad records in test_checkers.py).
     try:
         st = call(chk, "exists", f"{BASE}/session")
         owner = st.ephemeralOwner if st else None
     except Exception:
         owner = None
     cid = session.c.client_id
-    problems = []
-    if "LOST" in session.states:
-        problems.append("session LOST")
-    if not cid or cid[0] != session.id:
-        problems.append("session id changed")
-    if owner != session.id:
-        problems.append("ephemeral node gone" if owner is None else "ephemeral owned by another")
-    record("kazoo-session", not problems,
-           {"session": f"{session.id:#x}", "states": ">".join(session.states) or "-"}, problems)
+    c = CK.check_session({
+        "connected_to": session.at_fault, "target": session.faulted,
+        "session_before": session.id, "session_after": cid[0] if cid else None,
+        "states": session.states, "ephemeral_owner": owner, "expired": False})
+    record("kazoo-session", c.ok, c.counts, c.problems)
     session.c.stop()
     session.c.close()
 
@@ -327,19 +324,22 @@ def main():
     c = CK.check_curator(results, counter, 2)
     record("curator-mutex", c.ok, c.counts, c.problems)
 
-    # Every acknowledged write is in the tree, with its data.
+    # Every acknowledged write is in the tree, with its data; nothing else is, nothing twice,
+    # and sequence numbers follow real time (compat/cluster's check_seq, tested on bad
+    # histories in test_checkers.py).
     try:
         call(chk, "sync", "/")
-        present = {f"{BASE}/w/{k}" for k in call(chk, "get_children", f"{BASE}/w")}
-        missing = [p for _, p, _ in writer.acks if p not in present]
+        names = call(chk, "get_children", f"{BASE}/w")
+        seq = CK.check_seq(writer.attempts, names)
+        present = {f"{BASE}/w/{k}" for k in names}
         wrong = [p for _, p, d in writer.acks[-50:]
                  if p in present and call(chk, "get", p)[0] != d]
+        problems = seq.problems + [f"data differs at {wrong[:3]}"] * bool(wrong)
+        problems += ["no write was acknowledged"] * (not writer.acks)
+        counts = {**seq.counts, "not_acked": writer.failures}
     except Exception as e:
-        missing, wrong = [f"tree unreadable: {e}"], []
-    record("acked-writes-kept", not missing and not wrong and len(writer.acks) > 0,
-           {"acked": len(writer.acks), "not_acked": writer.failures},
-           [f"{len(missing)} acknowledged writes missing, e.g. {missing[:3]}"] * bool(missing)
-           + [f"data differs at {wrong[:3]}"] * bool(wrong))
+        problems, counts = [f"tree unreadable: {e}"], {}
+    record("acked-writes-kept", not problems, counts, problems)
     chk.stop()
     chk.close()
 
@@ -371,7 +371,9 @@ def run_faults(a, ports, container, service, writer, session):
     time.sleep(3)  # the workloads get going
 
     # 1. kill the container the session is on (normally the leader's) and start it again.
-    victim = session.port() or leader(ports) or ports[0]
+    session.at_fault = session.port()
+    victim = session.at_fault or leader(ports) or ports[0]
+    session.faulted = victim
     was = mode(victim)
     say(f"kill: docker kill {container[victim]} ({service[victim]}, {was}, holds the session)")
     t_kill = time.monotonic()
