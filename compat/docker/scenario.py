@@ -329,9 +329,9 @@ def main():
     # histories in test_checkers.py).
     try:
         call(chk, "sync", "/")
-        names = call(chk, "get_children", f"{BASE}/w")
-        seq = CK.check_seq(writer.attempts, names)
-        present = {f"{BASE}/w/{k}" for k in names}
+        children = call(chk, "get_children", f"{BASE}/w")
+        seq = CK.check_seq(writer.attempts, children)
+        present = {f"{BASE}/w/{k}" for k in children}
         wrong = [p for _, p, d in writer.acks[-50:]
                  if p in present and call(chk, "get", p)[0] != d]
         problems = seq.problems + [f"data differs at {wrong[:3]}"] * bool(wrong)
