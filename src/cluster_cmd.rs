@@ -2,6 +2,8 @@
 //! the ZooKeeper protocol itself (getData `/zookeeper/config`, `reconfig`,
 //! `srvr`), so it works against any member of a Corral cluster, or of an
 //! Apache ZooKeeper 3.5+ ensemble, with no other client installed.
+//! `transfer-leader` has no ZooKeeper op: it goes to a member's admin HTTP
+//! server.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -31,6 +33,9 @@ pub async fn run(args: ClusterArgs) -> u8 {
 }
 
 async fn go(args: ClusterArgs) -> Result<(), String> {
+    if let ClusterCmd::TransferLeader { id, admin } = &args.command {
+        return transfer_leader(admin, *id).await;
+    }
     let mut session = Session::open(&args.server).await?;
     if let Some(auth) = &args.auth {
         session.auth(auth).await?;
@@ -45,6 +50,7 @@ async fn go(args: ClusterArgs) -> Result<(), String> {
             let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
             (None, Some(ids.join(",")))
         }
+        ClusterCmd::TransferLeader { .. } => unreachable!("handled above"),
     };
     let reply = session
         .call(Request::Reconfig(ReconfigRequest {
@@ -63,6 +69,50 @@ async fn go(args: ClusterArgs) -> Result<(), String> {
             Ok(())
         }
         _ => Err(refusal(reply.header.err)),
+    }
+}
+
+/// `POST /cluster/transfer-leader/<id>` on a member's admin server; a plain
+/// HTTP/1.1 exchange is all it takes, so no HTTP client crate.
+async fn transfer_leader(admin: &str, id: u64) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(admin))
+        .await
+        .map_err(|_| format!("{admin}: connect timed out"))?
+        .map_err(|e| format!("{admin}: {e} (is the admin server on? --admin HOST:PORT)"))?;
+    let request = format!(
+        "POST /cluster/transfer-leader/{id} HTTP/1.1\r\nHost: {admin}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        TIMEOUT,
+        (&mut stream).take(1 << 20).read_to_end(&mut answer),
+    )
+    .await
+    .map_err(|_| "no answer in time: the outcome is not known".to_string())?
+    .map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let ok = head
+        .lines()
+        .next()
+        .is_some_and(|status| status.split_whitespace().nth(1) == Some("200"));
+    let json: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_default();
+    if ok {
+        println!("node {id} leads");
+        return Ok(());
+    }
+    match json.get("error").and_then(|e| e.as_str()) {
+        Some(why) => Err(why.to_string()),
+        None => Err(format!(
+            "{admin} answered: {}",
+            head.lines().next().unwrap_or("nothing")
+        )),
     }
 }
 

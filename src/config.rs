@@ -60,6 +60,14 @@ pub enum ClusterCmd {
         #[arg(value_name = "ID", required = true)]
         ids: Vec<u64>,
     },
+    /// Hand leadership to voter ID (before taking the leader's machine down, say); writes pause for about one election timeout. Goes through a member's admin HTTP server, which forwards to the leader.
+    TransferLeader {
+        #[arg(value_name = "ID")]
+        id: u64,
+        /// A member's admin HTTP address.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        admin: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

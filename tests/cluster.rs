@@ -1209,6 +1209,7 @@ async fn observer_serves_clients_without_voting() {
         for key in [
             "zk_synced_observers\t1",
             "zk_corral_peer_lag_3\t",
+            "zk_corral_peer_rtt_us_3\t",
             "zk_corral_leader_changes\t",
         ] {
             assert!(mntr.contains(key), "{key} not in {mntr}");
@@ -1843,6 +1844,126 @@ async fn five_members_survive_two_failures() {
             assert!(c.has(id, "/five-49"), "node {id}");
             assert_eq!(c.metrics(id).voters, 5);
         }
+        c.stop().await;
+    })
+    .await;
+}
+
+/// `corral cluster transfer-leader`: leadership moves to the voter asked
+/// for, asked through a follower (forwarded to the leader) and through the
+/// leader itself, while clients on every node keep writing. No write fails
+/// or is lost and no session is replaced: the hand-over only pauses writes.
+/// A target that is not a voter, or is down, is refused and the leader stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfer_leader_moves_leadership_without_losing_writes() {
+    use corral::consensus::TransferError;
+    scenario(60, async {
+        let mut c = Cluster::start(3).await;
+        let first = c.leader().await;
+        let zk = client(c.addr(first), Duration::from_secs(4)).await;
+        zk.create("/t", b"", &open()).await.unwrap();
+        drop(zk);
+
+        // A writer on each node: sequential creates, each acknowledged one recorded.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for id in c.ids.clone() {
+            let zk = client(c.addr(id), Duration::from_secs(4)).await;
+            let session = zk.session_id();
+            zk.create(&format!("/t/e{id}"), b"", &mode(zk::CreateMode::Ephemeral))
+                .await
+                .unwrap();
+            let stop = stop.clone();
+            writers.push(tokio::spawn(async move {
+                let (mut acked, mut failed) = (Vec::new(), Vec::new());
+                for i in 0..5_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let path = format!("/t/w{id}-{i:05}");
+                    match zk.create(&path, b"x", &open()).await {
+                        Ok(_) => acked.push(path),
+                        Err(e) => failed.push(format!("{path}: {e}")),
+                    }
+                }
+                (zk, session, acked, failed)
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // Asked through a follower, which forwards to the leader.
+        let target = c.others(first)[0];
+        let via = c.others(first)[1];
+        let r = c.shared(via).consensus.transfer_leader(target).await;
+        assert_eq!(r, Ok(()), "transfer to {target} asked on {via}");
+        for id in c.ids.clone() {
+            eventually(
+                &format!("node {id} follows {target}"),
+                Duration::from_secs(5),
+                || c.metrics(id).leader == Some(target),
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // Asked on the leader itself: back to the first.
+        let r = c.shared(target).consensus.transfer_leader(first).await;
+        assert_eq!(r, Ok(()), "transfer back to {first}");
+        assert_eq!(c.leader().await, first);
+
+        // Not a member; a member that is down: refused, and the leader stays.
+        let r = c.shared(first).consensus.transfer_leader(9).await;
+        assert_eq!(r, Err(TransferError::NotVoter(9)));
+        let down = c.others(first)[0];
+        c.crash(down).await;
+        let r = c.shared(first).consensus.transfer_leader(down).await;
+        // Whether the leader noticed before or only when it asked it to campaign.
+        assert!(
+            matches!(r, Err(TransferError::Behind(d) | TransferError::Unreachable(d)) if d == down),
+            "transfer to a member that is down: {r:?}"
+        );
+        assert_eq!(c.leader().await, first);
+        c.restart(down).await;
+
+        stop.store(true, Ordering::Relaxed);
+        let mut acked = Vec::new();
+        let mut clients = Vec::new();
+        for w in writers {
+            let (zk, session, a, failed) = w.await.unwrap();
+            let from = a
+                .first()
+                .and_then(|p| p.split('-').next())
+                .unwrap_or("?")
+                .to_string();
+            // The writer on the member that was down lost its connection, as
+            // with any crash; the others must not have seen an error at all.
+            if !from.ends_with(&down.to_string()) {
+                assert!(failed.is_empty(), "{from}: writes failed: {failed:?}");
+            }
+            assert!(!a.is_empty(), "{from}: nothing acknowledged");
+            acked.extend(a);
+            clients.push((zk, session));
+        }
+        for (zk, session) in &clients {
+            zk.sync("/t").await.unwrap();
+            assert_eq!(zk.session_id(), *session, "session replaced");
+        }
+        c.wait_converged().await;
+        for id in c.ids.clone() {
+            let have = c.children(id, "/t");
+            let lost: Vec<&String> = acked
+                .iter()
+                .filter(|p| !have.contains_key(p.trim_start_matches("/t/")))
+                .collect();
+            assert!(lost.is_empty(), "node {id} lacks acknowledged {lost:?}");
+            for e in c.ids.clone() {
+                assert!(
+                    have.contains_key(&format!("e{e}")),
+                    "node {id}: ephemeral e{e} gone"
+                );
+            }
+        }
+        drop(clients);
         c.stop().await;
     })
     .await;

@@ -561,6 +561,15 @@ class Harness:
             cl.wait_healthy(60)
             t_heal = now()
             note = "self-test: all data wiped on purpose, the checkers must FAIL"
+        elif fault == "rolling-upgrade":
+            # the cluster runs --upgrade-from's binary; each node comes back on --corral-bin
+            t_fault = now()
+            old, cl.corral_bin = cl.corral_bin, self.args.corral_bin
+            lead = cl.leader()
+            order = [n for n in CL.NODES if n != lead] + [lead]
+            cl.rolling_restart(order=order)
+            t_heal = now()
+            note = f"upgrade {old} -> {cl.corral_bin}, order {order}"
         elif fault == "rolling-restart":
             t_fault = now()
             others = [n for n in CL.NODES if n != target]
@@ -613,6 +622,9 @@ def main():
     ap.add_argument("--faults", default=",".join(ALL_FAULTS))
     ap.add_argument("--reps", type=int)
     ap.add_argument("--corral-bin")
+    ap.add_argument("--upgrade-from", metavar="OLD_BIN",
+                    help="start on this corral binary and run the rolling-upgrade fault first: "
+                         "every node is restarted, one at a time, on --corral-bin")
     ap.add_argument("--lincheck", required=True)
     ap.add_argument("--java-build", required=True)
     ap.add_argument("--results-dir", required=True)
@@ -641,7 +653,12 @@ def main():
     use_uids = None
     if os.environ.get("CLUSTER_NODE_UIDS") == "0":
         use_uids = False
-    cl = CL.Cluster(args.target, corral_bin=args.corral_bin, run_id=args.run_id,
+    if args.upgrade_from:
+        if args.target != "corral":
+            ap.error("--upgrade-from is for --target corral")
+        faults = ["rolling-upgrade"] + [f for f in faults if f != "rolling-upgrade"]
+    cl = CL.Cluster(args.target, corral_bin=args.upgrade_from or args.corral_bin,
+                    run_id=args.run_id,
                     base_dir=os.path.join(args.scratch, "nodes") if args.scratch else None,
                     use_uids=use_uids)
     scratch = args.scratch or cl.base
@@ -657,6 +674,8 @@ def main():
         log(f"cluster up in {time.monotonic() - t:.1f}s: {modes}")
         for rep in range(1, prof["reps"] + 1):
             for f in faults:
+                if f == "rolling-upgrade" and rep > 1:
+                    continue  # upgraded once; later repetitions would only restart
                 try:
                     statuses.append(h.phase(f, rep))
                 except KeyboardInterrupt:

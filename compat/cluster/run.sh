@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh --target zk|corral [--short|--long] [--faults LIST] [--reps N]
+# run.sh --target zk|corral [--short|--long] [--faults LIST] [--reps N] [--upgrade-from OLD_BIN]
 # Process-level fault tests of a 3-node ensemble on 127.0.0.11-13 (see README.md).
 # zk: Apache ZooKeeper 3.8 (Debian); corral: $CORRAL_BIN (default target/release/corral of this repo).
 # Env: RESULTS_DIR (default compat/results), COMPAT_VENV, CARGO_TARGET_DIR (where lincheck is built),
@@ -8,13 +8,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 compat="$(dirname "$here")"
 root="$(dirname "$compat")"
-usage() { echo "usage: run.sh --target zk|corral [--short|--long] [--faults LIST] [--reps N]" >&2; exit 2; }
+usage() { echo "usage: run.sh --target zk|corral [--short|--long] [--faults LIST] [--reps N] [--upgrade-from OLD_BIN]" >&2; exit 2; }
 target=""; profile="--short"; extra=()
 while (($#)); do
   case "$1" in
     --target) target="${2:?}"; shift 2 ;;
     --short|--long) profile="$1"; shift ;;
-    --faults|--reps) extra+=("$1" "${2:?}"); shift 2 ;;
+    --faults|--reps|--upgrade-from) extra+=("$1" "${2:?}"); shift 2 ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
   esac

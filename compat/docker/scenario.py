@@ -447,6 +447,32 @@ def run_faults(a, ports, container, service, writer, session):
            [] if back else ["not serving 60 s after reconnecting"])
     time.sleep(3)
 
+    # 4. hand leadership to a follower with `corral cluster transfer-leader`, run in the
+    # leader's container against its admin server; writers and the session go on meanwhile
+    # (the acknowledged-write and session checks after this cover the hand-over too).
+    was = wait_for("a leader", lambda: leader(ports), 30)
+    if not was:
+        record("transfer-leader", False, problems=["no leader to hand over from"])
+        return
+    to = next(p for p in ports if p != was and mode(p) == "follower")
+    to_id = service[to].removeprefix("zoo")
+    say(f"transfer: {service[was]} hands leadership to {service[to]}")
+    t0 = time.monotonic()
+    r = subprocess.run(["docker", "exec", container[was], "/corral", "cluster", "transfer-leader",
+                        to_id, "--admin", "127.0.0.1:8080"], capture_output=True, text=True,
+                       timeout=60)
+    took = time.monotonic() - t0
+    now = mode(to)
+    time.sleep(2)
+    acks, gap = writer.window(t0, time.monotonic())
+    problems = ([f"exit {r.returncode}: {r.stderr.strip()}"] * (r.returncode != 0)
+                + [f"{service[to]} says Mode: {now}"] * (now != "leader")
+                + [f"no write acknowledged for {gap:.1f} s"] * (gap > MAX_GAP))
+    record("transfer-leader", not problems,
+           {"from": service[was], "to": service[to], "took_s": f"{took:.1f}",
+            "longest_write_wait_s": f"{gap:.1f}"}, problems)
+    time.sleep(3)
+
 
 def finish(t_start):
     failed = [c.name for c in checks if not c.ok]

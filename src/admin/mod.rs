@@ -1,6 +1,7 @@
 //! The admin HTTP server: ZooKeeper's AdminServer commands at
 //! `/commands/<name>` (JSON with ZooKeeper's field names), `/metrics` in
-//! Prometheus text format, and `/ready` and `/health` for orchestrators.
+//! Prometheus text format, `/ready` and `/health` for orchestrators, and
+//! `POST /cluster/transfer-leader/<id>` (`corral cluster transfer-leader`).
 //! It listens apart from the client port; if it cannot bind, the server
 //! logs an error and keeps serving clients, as ZooKeeper does when its
 //! AdminServer fails to start.
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
@@ -55,7 +56,8 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, metrics_only: boo
             .route("/commands/", get(list))
             .route("/commands/{name}", get(command))
             .route("/ready", get(ready))
-            .route("/health", get(health));
+            .route("/health", get(health))
+            .route("/cluster/transfer-leader/{id}", post(transfer_leader));
     }
     let app = app.with_state(shared.clone());
     let stop = shared.shutdown_token();
@@ -65,6 +67,31 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, metrics_only: boo
     {
         warn!(error = %e, "admin server stopped");
     }
+}
+
+/// Hands leadership to voter `id`; answers once it leads. POST only: it
+/// changes the cluster, so a stray GET (a browser, a crawler) cannot.
+async fn transfer_leader(State(shared): State<Arc<Shared>>, Path(id): Path<u64>) -> Response {
+    use crate::consensus::TransferError as E;
+    let (status, body) = match shared.consensus.transfer_leader(id).await {
+        Ok(()) => (StatusCode::OK, json!({"leader": id, "error": null})),
+        Err(e) => {
+            let status = match e {
+                E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                E::NotVoter(_) | E::Behind(_) | E::Unreachable(_) | E::NotElected { .. } => {
+                    StatusCode::CONFLICT
+                }
+            };
+            let leader = shared.consensus.metrics().leader;
+            (status, json!({"leader": leader, "error": e.to_string()}))
+        }
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn list() -> Html<String> {
@@ -560,6 +587,18 @@ pub fn render_metrics(shared: &Shared) -> Result<String, MetricsError> {
         lag.with_label_values(&[id.to_string().as_str()]).set(u(*n));
     }
     now.register(Box::new(lag))?;
+    let rtt = prometheus::GaugeVec::new(
+        Opts::new(
+            "corral_peer_heartbeat_rtt_seconds",
+            "The last heartbeat round trip to a member (on the leader)",
+        ),
+        &["peer"],
+    )?;
+    for (id, d) in &raft.peer_rtt {
+        rtt.with_label_values(&[id.to_string().as_str()])
+            .set(d.as_secs_f64());
+    }
+    now.register(Box::new(rtt))?;
     let mut families = now.gather();
     families.extend(crate::metrics::REGISTRY.gather());
     if let Some(p) = &st.prom {

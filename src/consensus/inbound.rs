@@ -178,6 +178,7 @@ pub(crate) struct Inbound {
     pub contact: Arc<Contact>,
     pub catch_up: Arc<CatchUp>,
     pub committed: Arc<AtomicU64>,
+    pub handover: Arc<super::transfer::Handover>,
 }
 
 fn refused(why: impl Into<String>) -> PeerResponse {
@@ -304,13 +305,35 @@ impl Service for Inbound {
             PeerRequest::Reconfigure(target) => Box::pin(async move {
                 PeerResponse::Reconfigured(super::membership::drive(&raft, &target).await)
             }),
+            PeerRequest::TransferLeader(to) => {
+                let parts = self.handover.clone();
+                let me = self.me;
+                Box::pin(async move { PeerResponse::Transferred(parts.run(me, to).await) })
+            }
+            PeerRequest::LeaderPresent => {
+                if raft.metrics().borrow().current_leader == Some(from) {
+                    self.contact.heard();
+                }
+                Box::pin(async { PeerResponse::Touched })
+            }
+            PeerRequest::Campaign => {
+                Box::pin(async move { super::transfer::campaign(&raft).await })
+            }
             PeerRequest::LeaderQuorum => {
                 let age = {
                     let m = raft.metrics();
                     let m = m.borrow();
                     match (m.state, self.voters.len()) {
                         (ServerState::Leader, 0 | 1) => Some(0),
-                        (ServerState::Leader, _) => m.millis_since_quorum_ack,
+                        (ServerState::Leader, _) => {
+                            // Handing over, raft's acknowledgements stop (transfer.rs).
+                            let quiet = super::transfer::quiet_contact(&self.handover.quiet_quorum)
+                                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                            match (m.millis_since_quorum_ack, quiet) {
+                                (Some(a), Some(q)) => Some(a.min(q)),
+                                (a, q) => a.or(q),
+                            }
+                        }
                         _ => None,
                     }
                 };

@@ -22,6 +22,7 @@ mod proposer;
 pub mod rpc;
 mod sender;
 mod state_machine;
+mod transfer;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +53,7 @@ use proposer::Counters;
 use rpc::{PeerRequest, PeerResponse, Transport};
 use sender::{SendLoop, Sender};
 use state_machine::SmStore;
+pub use transfer::TransferError;
 use types::{NodeId, TypeConfig};
 
 /// The replicated application (the data tree). Called by consensus only.
@@ -169,6 +171,8 @@ pub struct ConsensusMetrics {
     pub observer: bool,
     /// On the leader: each other member, and how many log entries it lacks.
     pub peer_lag: Vec<(u64, u64)>,
+    /// On the leader: each other member's last heartbeat round trip.
+    pub peer_rtt: Vec<(u64, Duration)>,
     /// Times a leader became known (elections seen, the first included).
     pub leader_changes: u64,
     /// How long the last election left this node without a leader, ms.
@@ -260,6 +264,10 @@ pub struct Consensus {
     catch_up: Arc<CatchUp>,
     voters: usize,
     leader_stats: Arc<LeaderStats>,
+    round_trips: Arc<network::RoundTrips>,
+    handover: Arc<transfer::Handover>,
+    /// The election timeout: heartbeats go out five times in it.
+    election: Duration,
     stopping: AtomicBool,
 }
 
@@ -365,9 +373,11 @@ impl Consensus {
                 )),
             })
         };
+        let round_trips = Arc::new(network::RoundTrips::default());
         let network = NetworkFactory {
             transport: transport.clone().unwrap_or_else(|| Arc::new(rpc::Nowhere)),
             min_ttl: Duration::from_millis(election),
+            round_trips: round_trips.clone(),
         };
         let raft = Raft::new(
             cfg.node_id,
@@ -380,6 +390,15 @@ impl Consensus {
 
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
+        let handover = Arc::new(transfer::Handover {
+            raft: raft.clone(),
+            transport: transport.clone(),
+            gate: Arc::default(),
+            lease: Duration::from_millis(election * 2),
+            election: Duration::from_millis(election),
+            round_trips: round_trips.clone(),
+            quiet_quorum: Arc::default(),
+        });
         let stop = CancellationToken::new();
         let sender = Arc::new(Sender::new());
         let contact = Arc::new(Contact::default());
@@ -391,6 +410,7 @@ impl Consensus {
                 cfg.max_batch_cmds.max(1),
                 cfg.max_batch_bytes.max(1),
                 counters.clone(),
+                handover.gate.clone(),
             )
             .in_current_span(),
         )];
@@ -438,6 +458,7 @@ impl Consensus {
                 contact: contact.clone(),
                 catch_up: catch_up.clone(),
                 committed: committed.clone(),
+                handover: handover.clone(),
             };
             if let Err(e) = t.serve(Arc::new(inbound)).await {
                 let _ = raft.shutdown().await;
@@ -576,6 +597,9 @@ impl Consensus {
             catch_up,
             voters,
             leader_stats,
+            round_trips,
+            handover,
+            election: Duration::from_millis(election),
             stopping: AtomicBool::new(false),
         })
     }
@@ -748,7 +772,12 @@ impl Consensus {
             if voters <= 1 {
                 Some(Duration::ZERO)
             } else {
-                m.millis_since_quorum_ack.map(Duration::from_millis)
+                let acked = m.millis_since_quorum_ack.map(Duration::from_millis);
+                // Handing over, raft's acknowledgements stop: the hand-over's own count.
+                match (acked, transfer::quiet_contact(&self.handover.quiet_quorum)) {
+                    (Some(a), Some(q)) => Some(a.min(q)),
+                    (a, q) => a.or(q),
+                }
             }
         } else if observer {
             // The leader's heartbeat and its last quorum, whichever is older.
@@ -779,6 +808,12 @@ impl Consensus {
             synced_observers,
             observer,
             peer_lag,
+            peer_rtt: if is_leader {
+                // An older figure is a peer that stopped answering.
+                self.round_trips.recent(self.election)
+            } else {
+                Vec::new()
+            },
             leader_changes: self.leader_stats.changes.load(Ordering::Relaxed),
             last_election_ms: self.leader_stats.last_election_ms.load(Ordering::Relaxed),
             leader_contact,
@@ -819,6 +854,26 @@ impl Consensus {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(last)
+    }
+
+    /// Hand leadership to voter `to`, through whichever node leads; returns
+    /// once `to` leads. Writes pause for about one election timeout meanwhile.
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), TransferError> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        match leader {
+            Some(l) if l == self.node_id => self.handover.run(self.node_id, to).await,
+            Some(l) => match &self.transport {
+                Some(t) => match t.call(l, PeerRequest::TransferLeader(to)).await {
+                    Ok(PeerResponse::Transferred(r)) => r,
+                    Ok(other) => Err(TransferError::Unavailable(format!(
+                        "leader {l} answered {other:?}"
+                    ))),
+                    Err(e) => Err(TransferError::Unavailable(format!("leader {l}: {e}"))),
+                },
+                None => Err(TransferError::Unavailable("no peers".into())),
+            },
+            None => Err(TransferError::Unavailable("no leader".into())),
+        }
     }
 
     /// Whether this node is still withholding votes after joining with an empty data
@@ -912,7 +967,6 @@ fn max_frame(max_batch_bytes: usize) -> usize {
     (MAX_PAYLOAD_ENTRIES as usize) * (max_batch_bytes + (2 << 20)) + (4 << 20)
 }
 
-/// Logs who leads whenever that changes: the first thing an operator asks of a cluster.
 /// Leadership as operators follow it: how often it changed, and how long
 /// the last election left this node without a leader.
 #[derive(Default)]
@@ -921,6 +975,7 @@ struct LeaderStats {
     last_election_ms: AtomicU64,
 }
 
+/// Logs who leads whenever that changes: the first thing an operator asks of a cluster.
 async fn log_leader_changes(
     node_id: u64,
     stats: Arc<LeaderStats>,

@@ -2,7 +2,9 @@
 //! RPCs become peer requests; a peer that cannot be reached is reported as
 //! `Unreachable`, so openraft backs off instead of retrying hot.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
@@ -22,6 +24,36 @@ pub(crate) struct NetworkFactory {
     pub transport: Arc<dyn Transport>,
     /// The shortest wait for any raft RPC (see `PeerClient::call`).
     pub min_ttl: std::time::Duration,
+    pub round_trips: Arc<RoundTrips>,
+}
+
+/// The leader's last heartbeat round trip to each member, for operators
+/// (`mntr`, /metrics). A heartbeat is an AppendEntries without entries: its
+/// time is the network and the peer's scheduling, not a disk write.
+#[derive(Default)]
+pub(crate) struct RoundTrips(Mutex<BTreeMap<NodeId, (Duration, Instant)>>);
+
+impl RoundTrips {
+    fn record(&self, peer: NodeId, rtt: Option<Duration>) {
+        let Ok(mut m) = self.0.lock() else { return };
+        match rtt {
+            Some(rtt) => m.insert(peer, (rtt, Instant::now())),
+            // A peer that does not answer has no round trip, not its last good one.
+            None => m.remove(&peer),
+        };
+    }
+
+    /// Each peer heard from within `fresh`, with its round trip; a node that
+    /// stopped leading stops sending heartbeats, and its figures go stale.
+    pub fn recent(&self, fresh: Duration) -> Vec<(NodeId, Duration)> {
+        let Ok(m) = self.0.lock() else {
+            return Vec::new();
+        };
+        m.iter()
+            .filter(|(_, (_, at))| at.elapsed() <= fresh)
+            .map(|(id, (rtt, _))| (*id, *rtt))
+            .collect()
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -32,6 +64,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             transport: self.transport.clone(),
             min_ttl: self.min_ttl,
+            round_trips: self.round_trips.clone(),
         }
     }
 }
@@ -40,6 +73,7 @@ pub(crate) struct PeerClient {
     target: NodeId,
     transport: Arc<dyn Transport>,
     min_ttl: std::time::Duration,
+    round_trips: Arc<RoundTrips>,
 }
 
 fn unreachable<E: std::error::Error>(why: String) -> RpcErr<E> {
@@ -68,7 +102,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        match self.call(PeerRequest::Append(rpc), &option).await {
+        let heartbeat = rpc.entries.is_empty();
+        let sent = Instant::now();
+        let answer = self.call(PeerRequest::Append(rpc), &option).await;
+        if heartbeat {
+            let rtt = matches!(answer, Ok(PeerResponse::Append(Ok(_)))).then(|| sent.elapsed());
+            self.round_trips.record(self.target, rtt);
+        }
+        match answer {
             Ok(PeerResponse::Append(Ok(r))) => Ok(r),
             Ok(PeerResponse::Append(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use openraft::Raft;
 use openraft::error::ClientWriteError;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{RwLock, Semaphore, mpsc, oneshot};
 
 use super::ConsensusError;
 use super::types::{Batch, TypeConfig};
@@ -37,6 +37,8 @@ pub(crate) async fn run(
     max_cmds: usize,
     max_bytes: usize,
     counters: Arc<Counters>,
+    // A leader handing over takes it for writing to stop new entries (transfer.rs).
+    gate: Arc<RwLock<()>>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_INFLIGHT));
     let mut carry: Option<Proposal> = None;
@@ -72,7 +74,11 @@ pub(crate) async fn run(
         counters
             .cmds
             .fetch_add(cmds.len() as u64, Ordering::Relaxed);
-        match raft.client_write_ff(Batch(cmds)).await {
+        let submitted = {
+            let _open = gate.read().await;
+            raft.client_write_ff(Batch(cmds)).await
+        };
+        match submitted {
             Err(f) => {
                 let e = ConsensusError::from(f);
                 for w in waiters {

@@ -36,6 +36,13 @@ pub enum PeerRequest {
     LeaderQuorum,
     /// Change the membership to this one (reconfig), on the leader.
     Reconfigure(super::membership::Membership),
+    /// Hand leadership to this voter, on the leader.
+    TransferLeader(NodeId),
+    /// Campaign now: sent by a leader handing over to the receiver, once its lease is over.
+    Campaign,
+    /// The leader is there, though quiet while it hands over (no raft
+    /// heartbeat, which would renew its lease); answered with Touched.
+    LeaderPresent,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +70,9 @@ pub enum PeerResponse {
     LeaderQuorum(Option<u64>),
     /// The membership is the one asked for, or why not.
     Reconfigured(Result<(), super::membership::ReconfigError>),
+    /// The target of a TransferLeader leads now, or why not.
+    Transferred(Result<(), super::transfer::TransferError>),
+    Campaigning,
 }
 
 /// Why a call to a peer got no answer.

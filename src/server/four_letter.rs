@@ -301,16 +301,21 @@ fn server_stats(shared: &Shared, with_clients: bool) -> String {
 /// in ZooKeeper's order, then Corral's own. Only values Corral measures are
 /// here: ZooKeeper's JVM- and pipeline-specific keys (request throttling,
 /// commit processor queues, TLS, ...) have no counterpart and are left out.
-/// On the leader: how many log entries each other member lacks, as
-/// `corral_peer_lag_<id>` (Corral's own; ZooKeeper has no per-peer figure).
+/// On the leader, per other member: how many log entries it lacks, as
+/// `corral_peer_lag_<id>`, and its last heartbeat round trip in
+/// microseconds, as `corral_peer_rtt_us_<id>` (Corral's own; ZooKeeper has
+/// no per-peer figures).
 pub fn peer_lags(shared: &Shared) -> Vec<(String, u64)> {
-    shared
-        .consensus
-        .metrics()
+    let raft = shared.consensus.metrics();
+    let lags = raft
         .peer_lag
         .into_iter()
-        .map(|(id, lag)| (format!("corral_peer_lag_{id}"), lag))
-        .collect()
+        .map(|(id, lag)| (format!("corral_peer_lag_{id}"), lag));
+    let rtts = raft.peer_rtt.into_iter().map(|(id, rtt)| {
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        (format!("corral_peer_rtt_us_{id}"), us)
+    });
+    lags.chain(rtts).collect()
 }
 
 pub fn monitor(shared: &Shared) -> Vec<(&'static str, Value)> {
