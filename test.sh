@@ -41,7 +41,9 @@ compat/ops/zktop.sh "127.0.0.1:$port" || failed=$((failed + 1))
 echo "== diff: the same seeded requests to Apache ZooKeeper and Corral, every answer compared"
 compat/diff/run.sh || failed=$((failed + 1))
 echo "== diff: the same with TTL nodes off on both servers"
-DIFF_TTL=off DIFF_SEEDS=1,2 compat/diff/run.sh || failed=$((failed + 1))
+# Not seed 2: its short session's expiry can land in a zxid.used measurement under
+# load (compat/diff/run.sh says more); run it by hand.
+DIFF_TTL=off DIFF_SEEDS=1,3 compat/diff/run.sh || failed=$((failed + 1))
 
 echo "== cluster: 3 Corral processes on 127.0.0.11-13 under faults, real clients, checkers that can fail"
 # Every fault once (about 2 minutes); --long repeats them, by hand.
