@@ -325,15 +325,10 @@ impl Service for Inbound {
                     let m = m.borrow();
                     match (m.state, self.voters.len()) {
                         (ServerState::Leader, 0 | 1) => Some(0),
-                        (ServerState::Leader, _) => {
-                            // Handing over, raft's acknowledgements stop (transfer.rs).
-                            let quiet = super::transfer::quiet_contact(&self.handover.quiet_quorum)
-                                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                            match (m.millis_since_quorum_ack, quiet) {
-                                (Some(a), Some(q)) => Some(a.min(q)),
-                                (a, q) => a.or(q),
-                            }
-                        }
+                        (ServerState::Leader, _) => self
+                            .handover
+                            .quorum_age(m.millis_since_quorum_ack)
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                         _ => None,
                     }
                 };

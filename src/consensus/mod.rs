@@ -264,10 +264,8 @@ pub struct Consensus {
     catch_up: Arc<CatchUp>,
     voters: usize,
     leader_stats: Arc<LeaderStats>,
-    round_trips: Arc<network::RoundTrips>,
+    /// Also holds the heartbeat round trips and the election timeout.
     handover: Arc<transfer::Handover>,
-    /// The election timeout: heartbeats go out five times in it.
-    election: Duration,
     stopping: AtomicBool,
 }
 
@@ -396,7 +394,7 @@ impl Consensus {
             gate: Arc::default(),
             lease: Duration::from_millis(election * 2),
             election: Duration::from_millis(election),
-            round_trips: round_trips.clone(),
+            round_trips,
             quiet_quorum: Arc::default(),
         });
         let stop = CancellationToken::new();
@@ -597,9 +595,7 @@ impl Consensus {
             catch_up,
             voters,
             leader_stats,
-            round_trips,
             handover,
-            election: Duration::from_millis(election),
             stopping: AtomicBool::new(false),
         })
     }
@@ -772,12 +768,7 @@ impl Consensus {
             if voters <= 1 {
                 Some(Duration::ZERO)
             } else {
-                let acked = m.millis_since_quorum_ack.map(Duration::from_millis);
-                // Handing over, raft's acknowledgements stop: the hand-over's own count.
-                match (acked, transfer::quiet_contact(&self.handover.quiet_quorum)) {
-                    (Some(a), Some(q)) => Some(a.min(q)),
-                    (a, q) => a.or(q),
-                }
+                self.handover.quorum_age(m.millis_since_quorum_ack)
             }
         } else if observer {
             // The leader's heartbeat and its last quorum, whichever is older.
@@ -809,8 +800,9 @@ impl Consensus {
             observer,
             peer_lag,
             peer_rtt: if is_leader {
-                // An older figure is a peer that stopped answering.
-                self.round_trips.recent(self.election)
+                // Heartbeats go out five times per election timeout: an older
+                // figure is a peer that stopped answering.
+                self.handover.round_trips.recent(self.handover.election)
             } else {
                 Vec::new()
             },

@@ -69,10 +69,26 @@ pub(crate) struct Handover {
     pub election: Duration,
     pub round_trips: Arc<super::network::RoundTrips>,
     /// While quiet: when a quorum of voters last answered `keep_present`.
-    pub quiet_quorum: Arc<Mutex<Option<Instant>>>,
+    pub quiet_quorum: QuietQuorum,
 }
 
 impl Handover {
+    /// On the leader: how long ago a quorum of voters last answered it.
+    /// `raft_ms` is openraft's figure (`millis_since_quorum_ack`), which
+    /// stops while a hand-over keeps quiet; `keep_present`'s answers count then.
+    pub fn quorum_age(&self, raft_ms: Option<u64>) -> Option<Duration> {
+        let raft = raft_ms.map(Duration::from_millis);
+        let quiet = self
+            .quiet_quorum
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|at| at.elapsed());
+        match (raft, quiet) {
+            (Some(a), Some(q)) => Some(a.min(q)),
+            (a, q) => a.or(q),
+        }
+    }
+
     /// On the leader: hand leadership to `to` and return once it leads.
     pub async fn run(&self, me: NodeId, to: NodeId) -> Result<(), TransferError> {
         let voters: Vec<NodeId> = {
@@ -201,13 +217,6 @@ pub(crate) type QuietQuorum = Arc<Mutex<Option<Instant>>>;
 
 fn set(q: &QuietQuorum, at: Option<Instant>) {
     *q.lock().unwrap_or_else(|p| p.into_inner()) = at;
-}
-
-/// The age of the leader's last quorum contact while quiet; None otherwise.
-pub(crate) fn quiet_contact(q: &QuietQuorum) -> Option<Duration> {
-    q.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .map(|at| at.elapsed())
 }
 
 /// Heartbeats off for as long as it lives.
