@@ -111,7 +111,7 @@ impl Handover {
             return Err(TransferError::Unavailable("no peers".into()));
         };
         // First, with heartbeats on: the target answers and is nearly level.
-        self.caught_up(to, self.election * 8, NEARLY).await?;
+        self.nearly_level(to).await?;
         // Then quiet: no entry after the one the proposer may be submitting now, no
         // heartbeat. Followers campaign once the lease and an election timeout have
         // passed without one, so a hand-over that fails here must give up well before.
@@ -125,7 +125,7 @@ impl Handover {
             self.quiet_quorum.clone(),
         )));
         tracing::info!(to, "handing leadership over");
-        self.caught_up(to, self.election / 2, 0).await?;
+        self.level(to).await?;
         // Followers count the lease from the last append they took, which came before now.
         tokio::time::sleep(self.lease + self.election / 5).await;
         let asked = tokio::time::timeout(self.election, transport.call(to, PeerRequest::Campaign));
@@ -161,45 +161,56 @@ impl Handover {
         }
     }
 
-    /// Waits until `to` answers heartbeats and lacks at most `slack` of the
-    /// leader's log entries.
-    async fn caught_up(
-        &self,
-        to: NodeId,
-        within: Duration,
-        slack: u64,
-    ) -> Result<(), TransferError> {
-        let deadline = Instant::now() + within;
-        // The entry submitted last may not be in the metrics yet: the same figure twice, apart.
-        let mut seen = None;
+    /// The leader's last log index and the one `to` has acknowledged.
+    fn progress(&self, to: NodeId) -> (Option<u64>, Option<u64>) {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let matched = m
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&to).copied())
+            .flatten()
+            .map(|l| l.index);
+        (m.last_log_index, matched)
+    }
+
+    /// Before going quiet: `to` answers heartbeats and lacks at most
+    /// [`NEARLY`] entries, within eight election timeouts.
+    async fn nearly_level(&self, to: NodeId) -> Result<(), TransferError> {
+        let deadline = Instant::now() + self.election * 8;
         while Instant::now() < deadline {
-            let (last, matched) = {
-                let m = self.raft.metrics();
-                let m = m.borrow();
-                let matched = m
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(&to).copied())
-                    .flatten()
-                    .map(|l| l.index);
-                (m.last_log_index, matched)
-            };
             let answers = self
                 .round_trips
                 .recent(self.election)
                 .iter()
                 .any(|(id, _)| *id == to);
-            let level = match (last, matched) {
-                (Some(last), Some(matched)) => matched + slack >= last,
-                _ => false,
-            };
-            if answers && level {
-                if slack > 0 || seen == last {
-                    return Ok(());
+            if let (true, (Some(last), Some(matched))) = (answers, self.progress(to))
+                && matched + NEARLY >= last
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(TransferError::Behind(to))
+    }
+
+    /// While quiet: `to` has acknowledged the leader's last entry, within
+    /// half an election timeout. Its acknowledgement is the proof it
+    /// answers (heartbeat figures stop with the heartbeats). The entry the
+    /// proposer submitted last may not be in the metrics yet, so the same
+    /// figure must be seen twice, apart.
+    async fn level(&self, to: NodeId) -> Result<(), TransferError> {
+        let deadline = Instant::now() + self.election / 2;
+        let mut seen = None;
+        while Instant::now() < deadline {
+            match self.progress(to) {
+                (Some(last), Some(matched)) if matched == last => {
+                    if seen == Some(last) {
+                        return Ok(());
+                    }
+                    seen = Some(last);
                 }
-                seen = last;
-            } else {
-                seen = None;
+                _ => seen = None,
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
