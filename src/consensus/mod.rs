@@ -825,19 +825,17 @@ impl Consensus {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut last = ReconfigError::Unavailable("no leader".into());
         while Instant::now() < deadline {
-            let leader = self.raft.metrics().borrow().current_leader;
-            let result = match leader {
-                Some(l) if l == self.node_id => membership::drive(&self.raft, &target).await,
-                Some(l) => match &self.transport {
-                    Some(t) => match t.call(l, PeerRequest::Reconfigure(target.clone())).await {
-                        Ok(PeerResponse::Reconfigured(r)) => r,
-                        Ok(other) => Err(ReconfigError::Unavailable(format!("{other:?}"))),
-                        Err(e) => Err(ReconfigError::Unavailable(e.to_string())),
+            let result = self
+                .on_leader(
+                    || membership::drive(&self.raft, &target),
+                    || PeerRequest::Reconfigure(target.clone()),
+                    |answer| match answer {
+                        PeerResponse::Reconfigured(r) => r,
+                        other => Err(ReconfigError::Unavailable(format!("{other:?}"))),
                     },
-                    None => Err(ReconfigError::Unavailable("no peers".into())),
-                },
-                None => Err(ReconfigError::Unavailable("no leader".into())),
-            };
+                )
+                .await
+                .unwrap_or_else(|why| Err(ReconfigError::Unavailable(why)));
             match result {
                 Ok(()) => return Ok(()),
                 Err(ReconfigError::NoQuorum) => return Err(ReconfigError::NoQuorum),
@@ -851,20 +849,36 @@ impl Consensus {
     /// Hand leadership to voter `to`, through whichever node leads; returns
     /// once `to` leads. Writes pause for about one election timeout meanwhile.
     pub async fn transfer_leader(&self, to: NodeId) -> Result<(), TransferError> {
-        let leader = self.raft.metrics().borrow().current_leader;
-        match leader {
-            Some(l) if l == self.node_id => self.handover.run(self.node_id, to).await,
-            Some(l) => match &self.transport {
-                Some(t) => match t.call(l, PeerRequest::TransferLeader(to)).await {
-                    Ok(PeerResponse::Transferred(r)) => r,
-                    Ok(other) => Err(TransferError::Unavailable(format!(
-                        "leader {l} answered {other:?}"
-                    ))),
-                    Err(e) => Err(TransferError::Unavailable(format!("leader {l}: {e}"))),
-                },
-                None => Err(TransferError::Unavailable("no peers".into())),
+        self.on_leader(
+            || self.handover.run(self.node_id, to),
+            || PeerRequest::TransferLeader(to),
+            |answer| match answer {
+                PeerResponse::Transferred(r) => r,
+                other => Err(TransferError::Unavailable(format!("{other:?}"))),
             },
-            None => Err(TransferError::Unavailable("no leader".into())),
+        )
+        .await
+        .unwrap_or_else(|why| Err(TransferError::Unavailable(why)))
+    }
+
+    /// Runs `here` if this node leads, else sends `request` to the leader
+    /// and reads its answer with `answer`; Err when no leader is known or it
+    /// could not be asked.
+    async fn on_leader<T, F: Future<Output = T>>(
+        &self,
+        here: impl FnOnce() -> F,
+        request: impl FnOnce() -> PeerRequest,
+        answer: impl FnOnce(PeerResponse) -> T,
+    ) -> Result<T, String> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        match (leader, &self.transport) {
+            (Some(l), _) if l == self.node_id => Ok(here().await),
+            (Some(l), Some(t)) => match t.call(l, request()).await {
+                Ok(r) => Ok(answer(r)),
+                Err(e) => Err(format!("leader {l}: {e}")),
+            },
+            (Some(_), None) => Err("no peers".into()),
+            (None, _) => Err("no leader".into()),
         }
     }
 
