@@ -336,16 +336,16 @@ impl Cluster {
     /// The children of `path` on node `id`'s replica, with their data.
     fn children(&self, id: u64, path: &str) -> BTreeMap<String, Bytes> {
         let state = self.shared(id).node.lock();
-        let node = state.tree.node(path).expect("parent exists");
-        node.children
-            .iter()
+        let (names, _) = state.tree.get_children(path, &[]).expect("parent exists");
+        names
+            .into_iter()
             .map(|c| {
                 let data = state
                     .tree
                     .node(&format!("{path}/{c}"))
-                    .and_then(|n| n.data.clone())
+                    .and_then(|n| n.data.as_deref().map(Bytes::copy_from_slice))
                     .unwrap_or_default();
-                (c.clone(), data)
+                (c, data)
             })
             .collect()
     }

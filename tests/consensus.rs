@@ -53,14 +53,16 @@ impl StateMachine for VecSm {
         Ok(())
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        let st = self.st.lock().unwrap();
-        let mut out = Vec::new();
-        for c in &st.cmds {
-            out.extend_from_slice(&(c.len() as u32).to_le_bytes());
-            out.extend_from_slice(c);
-        }
-        out
+    fn snapshot(&self) -> corral::consensus::Encoder {
+        let cmds = self.st.lock().unwrap().cmds.clone();
+        Box::new(move || {
+            let mut out = Vec::new();
+            for c in &cmds {
+                out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+                out.extend_from_slice(c);
+            }
+            out
+        })
     }
 
     fn restore(&self, mut data: &[u8]) -> Result<(), String> {

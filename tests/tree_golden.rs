@@ -110,7 +110,7 @@ fn dump_nodes(tree: &Tree, out: &mut String) {
         let _ = writeln!(
             out,
             "{path} data={:?} acl={:?} czxid={} mzxid={} pzxid={} ctime={} mtime={} version={} cversion={} aversion={} owner={} children={:?} stat={:?}",
-            n.data,
+            n.data.as_deref().map(bytes::Bytes::copy_from_slice),
             n.acl,
             n.czxid,
             n.mzxid,
@@ -121,10 +121,12 @@ fn dump_nodes(tree: &Tree, out: &mut String) {
             n.cversion,
             n.aversion,
             n.owner,
-            n.children,
+            tree.child_names(&path)
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>(),
             n.stat()
         );
-        for name in n.children.iter().rev() {
+        for name in tree.child_names(&path).iter().rev() {
             stack.push(if path == "/" {
                 format!("/{name}")
             } else {

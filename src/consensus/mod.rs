@@ -56,6 +56,9 @@ use state_machine::SmStore;
 pub use transfer::TransferError;
 use types::{NodeId, TypeConfig};
 
+/// Serializes a state taken by [`StateMachine::snapshot`].
+pub type Encoder = Box<dyn FnOnce() -> Vec<u8> + Send + Sync>;
+
 /// The replicated application (the data tree). Called by consensus only.
 pub trait StateMachine: Send + Sync + 'static {
     /// Apply the commands of one committed log entry, in order. Deterministic; business errors
@@ -64,9 +67,11 @@ pub trait StateMachine: Send + Sync + 'static {
     /// cannot apply a committed entry: consensus stops (see [`Consensus::failed`]) rather than
     /// let the replica diverge from the others.
     fn apply(&self, index: u64, cmds: &[Bytes]) -> Result<(), String>;
-    /// Serialize the whole app state as of the last applied entry (called on the apply path,
-    /// so it is consistent with the last index passed to apply).
-    fn snapshot(&self) -> Vec<u8>;
+    /// The whole app state as of the last applied entry (called on the apply path, so it is
+    /// consistent with the last index passed to apply), as a function that serializes it.
+    /// Take what is needed quickly and encode in the function: it runs later, on a blocking
+    /// thread, while apply goes on.
+    fn snapshot(&self) -> Encoder;
     /// Replace the whole app state with a snapshot's.
     fn restore(&self, data: &[u8]) -> Result<(), String>;
     /// On the leader: a peer's clients were heard from in these sessions.
@@ -316,7 +321,7 @@ impl Consensus {
                 let db = Arc::new(db);
                 let log = LogStore::open(db.clone(), cfg.fsync, committed)
                     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
-                let sm = SmStore::open(sm, &cfg.data_dir.join("snapshots"))?;
+                let sm = SmStore::open(sm, &cfg.data_dir.join("snapshots"), cfg.snapshot_every)?;
                 let catch_up = CatchUp::load(cfg.data_dir.join("catching-up"));
                 Ok((db, log, sm, catch_up))
             })
@@ -324,6 +329,7 @@ impl Consensus {
             .map_err(blocking_err)??
         };
         let restored = sm_store.last_applied();
+        let snapshot_due = sm_store.due.clone();
         let t_open = t0.elapsed();
 
         let election = cfg.election_timeout_ms.max(10);
@@ -402,6 +408,9 @@ impl Consensus {
         let contact = Arc::new(Contact::default());
         let catch_up = Arc::new(catch_up);
         let mut tasks = vec![tokio::spawn(
+            snapshot_when_due(raft.clone(), snapshot_due, stop.clone()).in_current_span(),
+        )];
+        tasks.push(tokio::spawn(
             proposer::run(
                 raft.clone(),
                 rx,
@@ -411,7 +420,7 @@ impl Consensus {
                 handover.gate.clone(),
             )
             .in_current_span(),
-        )];
+        ));
         tasks.push(tokio::spawn(
             SendLoop {
                 me: cfg.node_id,
@@ -1015,6 +1024,25 @@ async fn log_leader_changes(
             Some(l) if l == node_id => tracing::info!(node_id, term, "this node is the leader"),
             Some(l) => tracing::info!(node_id, leader = l, term, "following the leader"),
             None => tracing::warn!(node_id, term, "no leader"),
+        }
+    }
+}
+
+/// Take a snapshot each time snapCount commands have been applied since the
+/// last (openraft's own policy counts entries, which hold whole batches).
+async fn snapshot_when_due(
+    raft: Raft<TypeConfig>,
+    due: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = due.notified() => {
+                if let Err(e) = raft.trigger().snapshot().await {
+                    tracing::warn!(error = %e, "could not start a snapshot");
+                }
+            }
+            _ = stop.cancelled() => return,
         }
     }
 }

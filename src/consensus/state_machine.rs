@@ -79,6 +79,13 @@ pub(crate) struct SmStore {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     snaps: Arc<SnapshotStore>,
+    /// Commands applied since the last snapshot. openraft counts log entries,
+    /// and one entry holds a whole batch of commands: snapCount is commands.
+    since_snapshot: AtomicU64,
+    /// snapCount (0: never by count).
+    every: u64,
+    /// Told when `since_snapshot` reaches `every`.
+    pub(crate) due: Arc<tokio::sync::Notify>,
 }
 
 impl SmStore {
@@ -86,6 +93,7 @@ impl SmStore {
     pub(crate) fn open(
         app: Arc<dyn StateMachine>,
         snap_dir: &std::path::Path,
+        every: u64,
     ) -> Result<SmStore, StoreError> {
         let files = SnapshotFiles::open(snap_dir)?;
         let snaps = Arc::new(SnapshotStore {
@@ -98,6 +106,9 @@ impl SmStore {
             last_applied: None,
             membership: StoredMembership::default(),
             snaps,
+            since_snapshot: AtomicU64::new(0),
+            every,
+            due: Arc::default(),
         };
         if let Some((meta, data)) = sm.snaps.load()? {
             sm.app
@@ -116,22 +127,25 @@ impl SmStore {
     }
 }
 
-/// A snapshot taken on the apply path, made durable by `build_snapshot`.
+/// A snapshot taken on the apply path, encoded and made durable by
+/// `build_snapshot` (which openraft runs in a task of its own).
 pub(crate) struct SnapBuilder {
     snaps: Arc<SnapshotStore>,
     meta: SnapshotMeta,
-    data: Vec<u8>,
+    encode: Option<super::Encoder>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let snaps = self.snaps.clone();
         let meta = self.meta.clone();
-        let data = std::mem::take(&mut self.data);
+        let encode = self.encode.take();
         let t = std::time::Instant::now();
-        let res =
-            tokio::task::spawn_blocking(move || snaps.save(&meta, &data).map(|()| (meta, data)))
-                .await;
+        let res = tokio::task::spawn_blocking(move || {
+            let data = encode.map(|e| e()).unwrap_or_default();
+            snaps.save(&meta, &data).map(|()| (meta, data))
+        })
+        .await;
         let (meta, data) = match res {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => return Err(snap_err(true, e)),
@@ -167,10 +181,16 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             let log_id = entry.log_id;
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(batch) => self
-                    .app
-                    .apply(log_id.index, &batch.0)
-                    .map_err(|e| sm_err(true, format!("entry {}: {e}", log_id.index)))?,
+                EntryPayload::Normal(batch) => {
+                    self.app
+                        .apply(log_id.index, &batch.0)
+                        .map_err(|e| sm_err(true, format!("entry {}: {e}", log_id.index)))?;
+                    let n = batch.0.len() as u64;
+                    let before = self.since_snapshot.fetch_add(n, Ordering::Relaxed);
+                    if self.every > 0 && before < self.every && before + n >= self.every {
+                        self.due.notify_one();
+                    }
+                }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(log_id), m);
                 }
@@ -183,24 +203,18 @@ impl RaftStateMachine<TypeConfig> for SmStore {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         // Called on the apply path (openraft's state machine worker, which waits for it), so
-        // the app state matches `last_applied`. Serialising a large tree takes a while: on a
-        // blocking thread, so the async workers keep sending and answering heartbeats (a
-        // stalled worker would let followers time out into an election). Writing the file
-        // runs later, in the builder.
-        let app = self.app.clone();
-        let data = match tokio::task::spawn_blocking(move || app.snapshot()).await {
-            Ok(data) => data,
-            Err(e) => {
-                tracing::error!(error = %e, "snapshot task failed; taking it here");
-                self.app.snapshot()
-            }
-        };
+        // the app state matches `last_applied`. Only a view is taken here (the tree shares
+        // its node chunks with it); encoding and writing run in the builder, while apply and
+        // reads go on.
+        let t = std::time::Instant::now();
+        let encode = self.app.snapshot();
+        self.since_snapshot.store(0, Ordering::Relaxed);
         let seq = self.snaps.seq.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match self.last_applied {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
             None => format!("none-{seq}"),
         };
-        tracing::debug!(last_applied = ?self.last_applied, bytes = data.len(), "snapshot taken");
+        tracing::debug!(last_applied = ?self.last_applied, took_us = t.elapsed().as_micros() as u64, "snapshot view taken");
         SnapBuilder {
             snaps: self.snaps.clone(),
             meta: SnapshotMeta {
@@ -208,7 +222,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
                 last_membership: self.membership.clone(),
                 snapshot_id,
             },
-            data,
+            encode: Some(encode),
         }
     }
 

@@ -254,8 +254,11 @@ impl StateMachine for Node {
         Ok(())
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        self.lock().tree.to_snapshot()
+    fn snapshot(&self) -> crate::consensus::Encoder {
+        // Only the view is taken under the lock (it shares the node chunks);
+        // encoding a million nodes runs while apply and reads go on.
+        let view = self.lock().tree.snapshot_view();
+        Box::new(move || view.encode())
     }
 
     fn restore(&self, data: &[u8]) -> Result<(), String> {

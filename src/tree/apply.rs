@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use jute::{Acl, CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
 
 use super::acl;
@@ -21,27 +20,19 @@ enum Undo {
     Created(String),
     /// A childless node was removed: here it is.
     Removed(String, Znode),
-    /// A child name was added to `parent` (`inserted`: it was not there
-    /// before), which also set the parent's creation counter and pzxid.
+    /// A child was created under `parent`, which set the parent's creation
+    /// counter and pzxid (the child itself is undone by `Created`).
     Linked {
         parent: String,
-        name: String,
-        inserted: bool,
         cversion: i32,
         pzxid: i64,
     },
-    /// A child name was removed from `parent` (`removed`: it was there),
-    /// which also set the parent's pzxid.
-    Unlinked {
-        parent: String,
-        name: String,
-        removed: bool,
-        pzxid: i64,
-    },
+    /// A child was removed from `parent`, which set the parent's pzxid.
+    Unlinked { parent: String, pzxid: i64 },
     /// setData: what it replaced.
     Data {
         path: String,
-        data: Option<Bytes>,
+        data: Option<Box<[u8]>>,
         mzxid: i64,
         mtime: i64,
         version: i32,
@@ -267,33 +258,20 @@ impl Tree {
                     self.nodes.remove(&path);
                 }
                 Undo::Removed(path, node) => {
-                    self.nodes.insert(path, node);
+                    self.nodes.insert(&path, node);
                 }
                 Undo::Linked {
                     parent,
-                    name,
-                    inserted,
                     cversion,
                     pzxid,
                 } => {
                     if let Some(p) = self.nodes.get_mut(&parent) {
-                        if inserted {
-                            p.children.remove(&name);
-                        }
                         p.cversion = cversion;
                         p.pzxid = pzxid;
                     }
                 }
-                Undo::Unlinked {
-                    parent,
-                    name,
-                    removed,
-                    pzxid,
-                } => {
+                Undo::Unlinked { parent, pzxid } => {
                     if let Some(p) = self.nodes.get_mut(&parent) {
-                        if removed {
-                            p.children.insert(name);
-                        }
                         p.pzxid = pzxid;
                     }
                 }
@@ -451,7 +429,7 @@ impl Tree {
             version: node.version,
         });
         self.totals.remove_node(path, node);
-        node.data = data;
+        node.data = data.as_deref().map(Box::from);
         node.mzxid = ctx.zxid;
         node.mtime = ctx.time;
         node.version = version;
@@ -534,21 +512,19 @@ impl Tree {
         self.totals.remove_stat(&parent_path, parent);
         parent.cversion = parent.cversion.wrapping_add(1);
         parent.pzxid = ctx.zxid;
-        let name = path::name(&path);
-        let inserted = parent.children.insert(name.to_string());
         self.totals.add_stat(&parent_path, parent);
         let parent_acl = parent.acl.clone();
         record(&mut undo, || Undo::Linked {
             parent: parent_path.clone(),
-            name: name.to_string(),
-            inserted,
             cversion,
             pzxid,
         });
-        let node = Znode::new(data.clone(), acl.clone(), ctx.zxid, ctx.time, owner);
+        let data = data.as_deref().map(Box::from);
+        let node = Znode::new(data, acl.clone(), ctx.zxid, ctx.time, owner);
         let stat = node.stat();
         self.totals.add_node(&path, &node);
-        self.nodes.insert(path.clone(), node);
+        // Also the parent's child: checked above that it is free.
+        self.nodes.insert(&path, node);
         record(&mut undo, || Undo::Created(path.clone()));
         if ephemeral
             && let Some(s) = self.sessions.get_mut(&ctx.session)
@@ -599,7 +575,7 @@ impl Tree {
         allow(parent, ctx.auth, perms::DELETE)?;
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
         check_version(node.version, version)?;
-        if !node.children.is_empty() {
+        if node.num_children > 0 {
             return Err(ErrorCode::NotEmpty);
         }
         self.remove_node(path, ctx.zxid, changes, undo);
@@ -625,15 +601,11 @@ impl Tree {
         if let Some(parent) = self.nodes.get_mut(&parent_path) {
             let pzxid = parent.pzxid;
             self.totals.remove_stat(&parent_path, parent);
-            let name = path::name(path);
-            let removed = parent.children.remove(name);
             parent.pzxid = zxid;
             self.totals.add_stat(&parent_path, parent);
             parent_acl = parent.acl.clone();
             record(&mut undo, || Undo::Unlinked {
                 parent: parent_path.clone(),
-                name: name.to_string(),
-                removed,
                 pzxid,
             });
         }
@@ -671,7 +643,7 @@ impl Tree {
         changes: &mut Vec<Change>,
     ) -> Result<String, ErrorCode> {
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
-        if !node.children.is_empty() {
+        if node.num_children > 0 {
             return Err(ErrorCode::NotEmpty);
         }
         if !super::reapable(node, time) {

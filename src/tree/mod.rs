@@ -6,6 +6,7 @@
 
 pub mod acl;
 mod apply;
+mod nodes;
 pub mod path;
 mod read;
 #[cfg(test)]
@@ -15,11 +16,14 @@ pub mod txn;
 pub mod znode;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use bytes::Bytes;
 use std::sync::Arc;
 
 use jute::Acl;
 use serde::{Deserialize, Serialize};
 
+use nodes::Nodes;
 use totals::Totals;
 pub use txn::{
     Applied, Change, ChangeKind, Command, Origin, Outcome, Owner, Txn, WriteOp, WriteResult,
@@ -50,25 +54,104 @@ struct SessionRecordV1 {
 /// The tree layout in snapshots written before sessions had owners.
 #[derive(Deserialize)]
 struct TreeV1 {
-    nodes: HashMap<String, Znode>,
+    nodes: HashMap<String, ZnodeV2>,
     sessions: BTreeMap<i64, SessionRecordV1>,
     last_zxid: i64,
     next_session: i64,
     reapable: BTreeSet<String>,
 }
 
-/// First bytes of a snapshot in the current layout (format version 2).
-/// Older snapshots start with the node count, a varint, which is never
-/// this sequence for a tree that holds at least its four built-in nodes.
+/// First bytes of a snapshot in layout 2 (paths as keys). Older snapshots
+/// start with the node count, a varint, which is never this sequence for a
+/// tree that holds at least its four built-in nodes.
 const SNAPSHOT_V2: &[u8; 4] = b"CRT\x02";
+/// First bytes of a snapshot in the current layout: a header, then one
+/// record per node (id, parent id, name), streamed.
+const SNAPSHOT_V3: &[u8; 4] = b"CRT\x03";
+
+/// The tree layout in snapshots of format 2.
+#[derive(Deserialize)]
+struct TreeV2 {
+    nodes: HashMap<String, ZnodeV2>,
+    sessions: BTreeMap<i64, SessionRecord>,
+    last_zxid: i64,
+    next_session: i64,
+    reapable: BTreeSet<String>,
+    origins: BTreeMap<u64, Vec<(u64, u64)>>,
+}
+
+/// A znode as formats 1 and 2 stored it: its children's names included.
+#[derive(Deserialize)]
+struct ZnodeV2 {
+    data: Option<Bytes>,
+    acl: Vec<Acl>,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    owner: i64,
+    #[allow(dead_code)]
+    children: BTreeSet<String>,
+}
+
+/// Format 3's header: everything but the nodes, and how many follow.
+#[derive(Serialize, Deserialize)]
+struct HeadV3 {
+    sessions: BTreeMap<i64, SessionRecord>,
+    last_zxid: i64,
+    next_session: i64,
+    reapable: BTreeSet<String>,
+    origins: BTreeMap<u64, Vec<(u64, u64)>>,
+    nodes: u64,
+}
+
+/// Format 3's record of one node, written from borrowed parts.
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    id: u32,
+    parent: u32,
+    name: &'a str,
+    data: Option<Raw<'a>>,
+    acl: &'a [Acl],
+    stat: [i64; 6],
+    versions: [i32; 3],
+}
+
+#[derive(Deserialize)]
+struct RecordIn {
+    id: u32,
+    parent: u32,
+    name: String,
+    data: Option<Bytes>,
+    acl: Vec<Acl>,
+    stat: [i64; 6],
+    versions: [i32; 3],
+}
+
+/// Bytes written as one byte string, not as a sequence of numbers.
+struct Raw<'a>(&'a [u8]);
+
+impl Serialize for Raw<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+fn boxed(data: Option<Bytes>) -> Option<Box<[u8]>> {
+    data.map(|d| Vec::from(d).into_boxed_slice())
+}
 
 /// How many boots of each node the tree remembers sequence numbers for.
 const BOOTS_KEPT: usize = 4;
 
 /// The replicated state: znodes, sessions and counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree {
-    nodes: HashMap<String, Znode>,
+    nodes: Nodes,
     sessions: BTreeMap<i64, SessionRecord>,
     last_zxid: i64,
     /// The next session id to hand out; 0 until the first session.
@@ -80,12 +163,39 @@ pub struct Tree {
     /// node sent again to a new leader after the old one took it).
     origins: BTreeMap<u64, Vec<(u64, u64)>>,
     /// One copy of each distinct ACL list (most nodes share a handful).
-    #[serde(skip)]
     acls: AclTable,
     /// What monitoring reports, kept up to date by apply (see `totals`).
     /// Derived from the fields above, so snapshots leave it out.
-    #[serde(skip)]
     totals: Totals,
+}
+
+/// A consistent copy of the tree for a snapshot, sharing the node chunks.
+pub struct SnapshotView {
+    nodes: nodes::SharedNodes,
+    head: HeadV3,
+}
+
+impl SnapshotView {
+    /// The snapshot bytes: format 3.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = SNAPSHOT_V3.to_vec();
+        // Roughly the size of the names and data, to grow the buffer rarely.
+        out.reserve(self.nodes.len() * 64);
+        let mut out = postcard::to_extend(&self.head, out).unwrap_or_default();
+        for (id, parent, name, n) in self.nodes.records() {
+            let record = RecordOut {
+                id,
+                parent,
+                name,
+                data: n.data.as_deref().map(Raw),
+                acl: &n.acl,
+                stat: [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.owner],
+                versions: [n.version, n.cversion, n.aversion],
+            };
+            out = postcard::to_extend(&record, out).unwrap_or_default();
+        }
+        out
+    }
 }
 
 /// Interned ACL lists. Memory only: equal lists behave the same whether
@@ -121,29 +231,14 @@ impl Tree {
     pub fn new() -> Self {
         let mut acls = AclTable::default();
         let open = acls.intern(Acl::open_unsafe());
-        let mut nodes = HashMap::new();
-        let mut root = Znode::new(None, open.clone(), 0, 0, 0);
-        root.data = Some(bytes::Bytes::new());
-        root.children.insert("zookeeper".into());
-        let mut zk = Znode::new(Some(bytes::Bytes::new()), open.clone(), 0, 0, 0);
-        zk.children
-            .extend(["config".to_string(), "quota".to_string()]);
-        nodes.insert("/".to_string(), root);
-        nodes.insert(ZOOKEEPER.to_string(), zk);
-        nodes.insert(
-            QUOTA.to_string(),
-            Znode::new(Some(bytes::Bytes::new()), open, 0, 0, 0),
-        );
+        let empty = || Some(Box::<[u8]>::default());
+        let mut nodes = Nodes::new(Znode::new(empty(), open.clone(), 0, 0, 0));
+        nodes.insert(ZOOKEEPER, Znode::new(empty(), open.clone(), 0, 0, 0));
+        nodes.insert(QUOTA, Znode::new(empty(), open, 0, 0, 0));
         // ZooKeeper sets the config node's ACL with version -1, which leaves aversion at -1.
-        let mut config = Znode::new(
-            Some(bytes::Bytes::new()),
-            acls.intern(Acl::read_unsafe()),
-            0,
-            0,
-            0,
-        );
+        let mut config = Znode::new(empty(), acls.intern(Acl::read_unsafe()), 0, 0, 0);
         config.aversion = -1;
-        nodes.insert(CONFIG.to_string(), config);
+        nodes.insert(CONFIG, config);
         let mut tree = Tree {
             nodes,
             sessions: BTreeMap::new(),
@@ -220,53 +315,142 @@ impl Tree {
     pub fn reap_candidates(&self, now: i64) -> Vec<String> {
         self.reapable
             .iter()
-            .filter(|p| self.nodes.get(*p).is_some_and(|n| reapable(n, now)))
+            .filter(|p| self.nodes.get(p).is_some_and(|n| reapable(n, now)))
             .cloned()
             .collect()
     }
 
     /// The whole state, for a snapshot: a format version, then the tree.
     pub fn to_snapshot(&self) -> Vec<u8> {
-        let mut out = SNAPSHOT_V2.to_vec();
-        out.extend(postcard::to_stdvec(self).unwrap_or_default());
-        out
+        self.snapshot_view().encode()
+    }
+
+    /// What a snapshot needs, taken in O(chunks + sessions) so the node lock
+    /// is held briefly; [`SnapshotView::encode`] then runs without it.
+    pub fn snapshot_view(&self) -> SnapshotView {
+        SnapshotView {
+            nodes: self.nodes.share(),
+            head: HeadV3 {
+                sessions: self.sessions.clone(),
+                last_zxid: self.last_zxid,
+                next_session: self.next_session,
+                reapable: self.reapable.clone(),
+                origins: self.origins.clone(),
+                nodes: self.nodes.len() as u64,
+            },
+        }
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        let mut tree: Tree = match bytes.strip_prefix(SNAPSHOT_V2.as_slice()) {
+        if let Some(rest) = bytes.strip_prefix(SNAPSHOT_V3.as_slice()) {
+            return Self::from_v3(rest);
+        }
+        let old = match bytes.strip_prefix(SNAPSHOT_V2.as_slice()) {
             Some(rest) => postcard::from_bytes(rest)?,
             None => {
                 let old: TreeV1 = postcard::from_bytes(bytes)?;
-                Tree {
+                let sessions = old
+                    .sessions
+                    .into_iter()
+                    .map(|(id, s)| {
+                        let record = SessionRecord {
+                            timeout: s.timeout,
+                            passwd: s.passwd,
+                            ephemerals: s.ephemerals,
+                            owner: Owner::default(),
+                        };
+                        (id, record)
+                    })
+                    .collect();
+                TreeV2 {
                     nodes: old.nodes,
-                    sessions: old
-                        .sessions
-                        .into_iter()
-                        .map(|(id, s)| {
-                            let record = SessionRecord {
-                                timeout: s.timeout,
-                                passwd: s.passwd,
-                                ephemerals: s.ephemerals,
-                                owner: Owner::default(),
-                            };
-                            (id, record)
-                        })
-                        .collect(),
+                    sessions,
                     last_zxid: old.last_zxid,
                     next_session: old.next_session,
                     reapable: old.reapable,
                     origins: BTreeMap::new(),
-                    acls: AclTable::default(),
-                    totals: Totals::default(),
                 }
             }
         };
-        // A snapshot stores each node's list; share them again.
         let mut acls = AclTable::default();
-        for node in tree.nodes.values_mut() {
-            node.acl = acls.intern(node.acl.to_vec());
+        let mut paths: Vec<(String, ZnodeV2)> = old.nodes.into_iter().collect();
+        // A parent's path is a prefix of its child's, so it sorts first.
+        paths.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut nodes: Option<Nodes> = None;
+        for (path, z) in paths {
+            let mut node = Znode::new(boxed(z.data), acls.intern(z.acl), z.czxid, z.ctime, z.owner);
+            node.mzxid = z.mzxid;
+            node.pzxid = z.pzxid;
+            node.mtime = z.mtime;
+            node.version = z.version;
+            node.cversion = z.cversion;
+            node.aversion = z.aversion;
+            let placed = match nodes.as_mut() {
+                None if path == "/" => {
+                    nodes = Some(Nodes::new(node));
+                    true
+                }
+                Some(n) => n.insert(&path, node),
+                None => false,
+            };
+            if !placed {
+                return Err(postcard::Error::DeserializeBadEncoding);
+            }
         }
-        tree.acls = acls;
+        let nodes = nodes.ok_or(postcard::Error::DeserializeBadEncoding)?;
+        let mut tree = Tree {
+            nodes,
+            sessions: old.sessions,
+            last_zxid: old.last_zxid,
+            next_session: old.next_session,
+            reapable: old.reapable,
+            origins: old.origins,
+            acls,
+            totals: Totals::default(),
+        };
+        tree.totals = tree.tally();
+        Ok(tree)
+    }
+
+    fn from_v3(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        let (head, mut rest): (HeadV3, _) = postcard::take_from_bytes(bytes)?;
+        let mut acls = AclTable::default();
+        let count = usize::try_from(head.nodes).unwrap_or(usize::MAX);
+        // Bounded by what the bytes can hold, not by a count from the disk.
+        let mut records = Vec::with_capacity(count.min(rest.len() / 8));
+        for _ in 0..count {
+            let (r, more): (RecordIn, _) = postcard::take_from_bytes(rest)?;
+            rest = more;
+            let [czxid, mzxid, pzxid, ctime, mtime, owner] = r.stat;
+            let [version, cversion, aversion] = r.versions;
+            let mut node = Znode::new(boxed(r.data), acls.intern(r.acl), czxid, ctime, owner);
+            node.mzxid = mzxid;
+            node.pzxid = pzxid;
+            node.mtime = mtime;
+            node.version = version;
+            node.cversion = cversion;
+            node.aversion = aversion;
+            records.push(nodes::Record {
+                id: r.id,
+                parent: r.parent,
+                name: r.name.into(),
+                node,
+            });
+        }
+        let nodes = Nodes::from_records(records).map_err(|e| {
+            tracing::error!(error = %e, "snapshot nodes do not form a tree");
+            postcard::Error::DeserializeBadEncoding
+        })?;
+        let mut tree = Tree {
+            nodes,
+            sessions: head.sessions,
+            last_zxid: head.last_zxid,
+            next_session: head.next_session,
+            reapable: head.reapable,
+            origins: head.origins,
+            acls,
+            totals: Totals::default(),
+        };
         tree.totals = tree.tally();
         Ok(tree)
     }
@@ -318,8 +502,8 @@ impl Tree {
     /// The totals counted from scratch.
     fn tally(&self) -> Totals {
         let mut t = Totals::default();
-        for (path, node) in &self.nodes {
-            t.add_node(path, node);
+        for (path, node) in self.nodes.iter() {
+            t.add_node(&path, node);
         }
         t.ephemerals = self
             .sessions
@@ -348,7 +532,7 @@ impl AclTable {
 
 /// Whether a container or TTL node should go.
 fn reapable(n: &Znode, now: i64) -> bool {
-    n.children.is_empty()
+    n.num_children == 0
         && match n.kind() {
             // Only containers that have had children: a new one is left alone.
             Kind::Container => n.cversion > 0,

@@ -25,7 +25,10 @@ impl Tree {
 
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;
-        Ok((node.data.clone(), node.stat()))
+        Ok((
+            node.data.as_deref().map(Bytes::copy_from_slice),
+            node.stat(),
+        ))
     }
 
     /// exists needs no permission; only a NUL in the path is refused.
@@ -38,7 +41,15 @@ impl Tree {
 
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;
-        Ok((node.children.iter().cloned().collect(), node.stat()))
+        let lookup = if path.is_empty() { "/" } else { path };
+        let names = self.nodes.children(lookup).unwrap_or_default();
+        Ok((names.into_iter().map(str::to_string).collect(), node.stat()))
+    }
+
+    /// A node's child names, sorted, whatever its ACL (for checks and tests).
+    pub fn child_names(&self, path: &str) -> Vec<String> {
+        let names = self.nodes.children(path).unwrap_or_default();
+        names.into_iter().map(str::to_string).collect()
     }
 
     /// Needs READ or ADMIN; without ADMIN, digest hashes are masked as `user:x`.
@@ -77,21 +88,11 @@ impl Tree {
     /// Every node below `path` (not `path` itself). ZooKeeper counts "" by
     /// prefix "/", which takes in the root as well.
     pub fn all_children_number(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
-        let node = self.readable(path, auth, perms::READ)?;
+        self.readable(path, auth, perms::READ)?;
         if path.is_empty() {
             return Ok(i32::try_from(self.nodes.len()).unwrap_or(i32::MAX));
         }
-        let mut count: i64 = 0;
-        let mut stack: Vec<(String, &Znode)> = vec![(path.to_string(), node)];
-        while let Some((p, n)) = stack.pop() {
-            for name in &n.children {
-                let child = super::path::join(&p, name);
-                if let Some(c) = self.nodes.get(&child) {
-                    count += 1;
-                    stack.push((child, c));
-                }
-            }
-        }
+        let count = self.nodes.descendants(path).unwrap_or(0);
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 

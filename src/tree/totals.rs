@@ -156,7 +156,7 @@ mod tests {
 
     fn node(data: Option<&[u8]>) -> Znode {
         let acl: Arc<[jute::Acl]> = jute::Acl::open_unsafe().into();
-        Znode::new(data.map(bytes::Bytes::copy_from_slice), acl, 3, 4, 0)
+        Znode::new(data.map(Box::from), acl, 3, 4, 0)
     }
 
     /// Fixed values: the digest must not change between builds or machines.

@@ -1,11 +1,8 @@
 //! A znode and the Stat rules clients see.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use jute::{Acl, Stat};
-use serde::{Deserialize, Serialize};
 
 /// `ephemeralOwner` of a container (ZooKeeper's `Long.MIN_VALUE` sentinel).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -14,9 +11,10 @@ const TTL_MARK: i64 = 0xff << 56;
 /// The largest TTL that fits beside the mark.
 pub const MAX_TTL: i64 = (1 << 40) - 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Znode {
-    pub data: Option<Bytes>,
+    /// A box rather than `Bytes`: 16 bytes instead of 32 in a million records.
+    pub data: Option<Box<[u8]>>,
     /// Shared between nodes with the same list (see `Tree::intern`).
     pub acl: Arc<[Acl]>,
     pub czxid: i64,
@@ -31,8 +29,8 @@ pub struct Znode {
     pub aversion: i32,
     /// A session id, [`CONTAINER_OWNER`], a TTL mark, or 0.
     pub owner: i64,
-    /// Child names, kept sorted so listings are deterministic.
-    pub children: BTreeSet<String>,
+    /// Children now: kept by [`super::nodes::Nodes`], which holds the names.
+    pub num_children: u32,
 }
 
 /// What kind of node `owner` says this is.
@@ -56,7 +54,7 @@ impl Kind {
 }
 
 impl Znode {
-    pub fn new(data: Option<Bytes>, acl: Arc<[Acl]>, zxid: i64, time: i64, owner: i64) -> Self {
+    pub fn new(data: Option<Box<[u8]>>, acl: Arc<[Acl]>, zxid: i64, time: i64, owner: i64) -> Self {
         Znode {
             data,
             acl,
@@ -69,7 +67,7 @@ impl Znode {
             cversion: 0,
             aversion: 0,
             owner,
-            children: BTreeSet::new(),
+            num_children: 0,
         }
     }
 
@@ -93,7 +91,7 @@ impl Znode {
             cversion: self
                 .cversion
                 .wrapping_mul(2)
-                .wrapping_sub(i32::try_from(self.children.len()).unwrap_or(i32::MAX)),
+                .wrapping_sub(i32::try_from(self.num_children).unwrap_or(i32::MAX)),
             aversion: self.aversion,
             ephemeral_owner: match self.kind() {
                 Kind::Ephemeral(s) => s,
@@ -103,7 +101,7 @@ impl Znode {
                 .data
                 .as_ref()
                 .map_or(0, |d| i32::try_from(d.len()).unwrap_or(i32::MAX)),
-            num_children: i32::try_from(self.children.len()).unwrap_or(i32::MAX),
+            num_children: i32::try_from(self.num_children).unwrap_or(i32::MAX),
             pzxid: self.pzxid,
         }
     }
