@@ -336,8 +336,10 @@ impl Cluster {
     /// The children of `path` on node `id`'s replica, with their data.
     fn children(&self, id: u64, path: &str) -> BTreeMap<String, Bytes> {
         let state = self.shared(id).node.lock();
-        let (names, _) = state.tree.get_children(path, &[]).expect("parent exists");
-        names
+        assert!(state.tree.node(path).is_some(), "parent exists");
+        state
+            .tree
+            .child_names(path)
             .into_iter()
             .map(|c| {
                 let data = state

@@ -142,7 +142,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapBuilder {
         let encode = self.encode.take();
         let t = std::time::Instant::now();
         let res = tokio::task::spawn_blocking(move || {
-            let data = encode.map(|e| e()).unwrap_or_default();
+            // An empty file would restore as no tree at all.
+            let data = encode.ok_or_else(|| StoreError("snapshot built twice".into()))?();
             snaps.save(&meta, &data).map(|()| (meta, data))
         })
         .await;
@@ -255,6 +256,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         }
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        self.since_snapshot.store(0, Ordering::Relaxed);
         Ok(())
     }
 

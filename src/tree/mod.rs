@@ -81,7 +81,9 @@ struct TreeV2 {
 }
 
 /// A znode as formats 1 and 2 stored it: its children's names included.
+/// Tests write it too, to check that old snapshots still restore.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ZnodeV2 {
     data: Option<Bytes>,
     acl: Vec<Acl>,
@@ -94,7 +96,7 @@ struct ZnodeV2 {
     cversion: i32,
     aversion: i32,
     owner: i64,
-    #[allow(dead_code)]
+    #[cfg_attr(not(test), allow(dead_code))]
     children: BTreeSet<String>,
 }
 
@@ -141,8 +143,17 @@ impl Serialize for Raw<'_> {
     }
 }
 
-fn boxed(data: Option<Bytes>) -> Option<Box<[u8]>> {
-    data.map(|d| Vec::from(d).into_boxed_slice())
+/// A node from a snapshot's fields: czxid, mzxid, pzxid, ctime, mtime and
+/// owner; version, cversion and aversion (format 3's order).
+fn stored(data: Option<Bytes>, acl: Arc<[Acl]>, stat: [i64; 6], versions: [i32; 3]) -> Znode {
+    let [czxid, mzxid, pzxid, ctime, mtime, owner] = stat;
+    let data = data.map(|d| Vec::from(d).into_boxed_slice());
+    let mut node = Znode::new(data, acl, czxid, ctime, owner);
+    node.mzxid = mzxid;
+    node.pzxid = pzxid;
+    node.mtime = mtime;
+    [node.version, node.cversion, node.aversion] = versions;
+    node
 }
 
 /// How many boots of each node the tree remembers sequence numbers for.
@@ -378,13 +389,9 @@ impl Tree {
         paths.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut nodes: Option<Nodes> = None;
         for (path, z) in paths {
-            let mut node = Znode::new(boxed(z.data), acls.intern(z.acl), z.czxid, z.ctime, z.owner);
-            node.mzxid = z.mzxid;
-            node.pzxid = z.pzxid;
-            node.mtime = z.mtime;
-            node.version = z.version;
-            node.cversion = z.cversion;
-            node.aversion = z.aversion;
+            let stat = [z.czxid, z.mzxid, z.pzxid, z.ctime, z.mtime, z.owner];
+            let versions = [z.version, z.cversion, z.aversion];
+            let node = stored(z.data, acls.intern(z.acl), stat, versions);
             let placed = match nodes.as_mut() {
                 None if path == "/" => {
                     nodes = Some(Nodes::new(node));
@@ -421,15 +428,7 @@ impl Tree {
         for _ in 0..count {
             let (r, more): (RecordIn, _) = postcard::take_from_bytes(rest)?;
             rest = more;
-            let [czxid, mzxid, pzxid, ctime, mtime, owner] = r.stat;
-            let [version, cversion, aversion] = r.versions;
-            let mut node = Znode::new(boxed(r.data), acls.intern(r.acl), czxid, ctime, owner);
-            node.mzxid = mzxid;
-            node.pzxid = pzxid;
-            node.mtime = mtime;
-            node.version = version;
-            node.cversion = cversion;
-            node.aversion = aversion;
+            let node = stored(r.data, acls.intern(r.acl), r.stat, r.versions);
             records.push(nodes::Record {
                 id: r.id,
                 parent: r.parent,

@@ -52,19 +52,18 @@ pub struct Nodes {
     hasher: RandomState,
     lists: Vec<Vec<Id>>,
     free_lists: Vec<u32>,
-    len: usize,
 }
 
 impl std::fmt::Debug for Nodes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Nodes").field("len", &self.len).finish()
+        f.debug_struct("Nodes").field("len", &self.len()).finish()
     }
 }
 
 /// Same paths with equal nodes, however they are numbered.
 impl PartialEq for Nodes {
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().all(|(path, n)| other.get(&path) == Some(n))
+        self.len() == other.len() && self.iter().all(|(path, n)| other.get(&path) == Some(n))
     }
 }
 
@@ -99,7 +98,8 @@ fn components(path: &str) -> Option<std::str::Split<'_, char>> {
 
 impl Nodes {
     /// A tree holding only the root.
-    pub fn new(root: Znode) -> Self {
+    pub fn new(mut root: Znode) -> Self {
+        root.num_children = 0;
         let mut first = Vec::with_capacity(CHUNK);
         first.push(Some(Rec {
             node: root,
@@ -115,12 +115,12 @@ impl Nodes {
             hasher: RandomState::new(),
             lists: Vec::new(),
             free_lists: Vec::new(),
-            len: 1,
         }
     }
 
+    /// Every node but the root is in the index.
     pub fn len(&self) -> usize {
-        self.len
+        self.index.len() + 1
     }
 
     fn child(&self, parent: Id, name: &str) -> Option<Id> {
@@ -189,7 +189,7 @@ impl Nodes {
 
     /// Add `node` at `path`. False (and nothing changes) when the parent is
     /// missing or the path is taken. The parent's child count follows.
-    pub fn insert(&mut self, path: &str, mut node: Znode) -> bool {
+    pub fn insert(&mut self, path: &str, node: Znode) -> bool {
         let Some((parent_path, name)) = path.rsplit_once('/') else {
             return false;
         };
@@ -204,65 +204,67 @@ impl Nodes {
         if name.is_empty() || self.child(parent, name).is_some() {
             return false;
         }
+        let id = self.store(node, name.into());
+        self.attach(id, parent);
+        true
+    }
+
+    /// Put a record, not yet attached to a parent, in a free slot. Its
+    /// child count starts at 0 and follows its children's `attach`.
+    fn store(&mut self, mut node: Znode, name: Box<str>) -> Id {
         node.num_children = 0;
-        let id = self.alloc();
-        // The parent's list, made on its first child.
+        let r = Some(Rec {
+            node,
+            name,
+            parent: NONE,
+            kids: NONE,
+            pos: 0,
+        });
+        if let Some(id) = self.free.pop()
+            && let Some(slot) =
+                Arc::make_mut(&mut self.chunks[id as usize / CHUNK]).get_mut(id as usize % CHUNK)
+        {
+            *slot = r;
+            return id;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        }
+        let last = self.chunks.len() - 1;
+        let chunk = Arc::make_mut(&mut self.chunks[last]);
+        chunk.push(r);
+        (last * CHUNK + chunk.len() - 1) as Id
+    }
+
+    /// Make stored record `id` a child of `parent` (stored too): its list,
+    /// its child count and the index.
+    fn attach(&mut self, id: Id, parent: Id) {
         let Some(p) = rec_mut(&mut self.chunks, parent) else {
-            return false;
+            return;
         };
         if p.kids == NONE {
-            p.kids = match self.free_lists.pop() {
-                Some(slot) => slot,
-                None => {
-                    self.lists.push(Vec::new());
-                    (self.lists.len() - 1) as u32
-                }
-            };
+            // The parent's list, made on its first child.
+            p.kids = self.free_lists.pop().unwrap_or_else(|| {
+                self.lists.push(Vec::new());
+                (self.lists.len() - 1) as u32
+            });
         }
         p.node.num_children = p.node.num_children.saturating_add(1);
-        let list_slot = p.kids as usize;
-        let Some(list) = self.lists.get_mut(list_slot) else {
-            return false;
+        let Some(list) = self.lists.get_mut(p.kids as usize) else {
+            return;
         };
         let pos = list.len() as u32;
         list.push(id);
-        let r = Rec {
-            node,
-            name: name.into(),
-            parent,
-            kids: NONE,
-            pos,
+        let Some(r) = rec_mut(&mut self.chunks, id) else {
+            return;
         };
-        let (c, i) = (id as usize / CHUNK, id as usize % CHUNK);
-        if let Some(chunk) = self.chunks.get_mut(c) {
-            let chunk = Arc::make_mut(chunk);
-            if i < chunk.len() {
-                chunk[i] = Some(r);
-            } else {
-                chunk.push(Some(r));
-            }
-        }
-        let hash = key_hash(&self.hasher, parent, name);
+        r.parent = parent;
+        r.pos = pos;
+        let hash = key_hash(&self.hasher, parent, &r.name);
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         self.index.insert_unique(hash, id, |&k| {
             rec(chunks, k).map_or(0, |r| key_hash(hasher, r.parent, &r.name))
         });
-        self.len += 1;
-        true
-    }
-
-    /// A free id, with room for it in the last chunk.
-    fn alloc(&mut self) -> Id {
-        if let Some(id) = self.free.pop() {
-            return id;
-        }
-        let total = self.chunks.len() * CHUNK;
-        let used = self.chunks.last().map_or(0, |c| c.len());
-        if used == CHUNK || self.chunks.is_empty() {
-            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
-            return total as Id;
-        }
-        (total - CHUNK + used) as Id
     }
 
     /// Take out a childless node (the root and nodes with children stay).
@@ -280,7 +282,6 @@ impl Nodes {
         let chunk = Arc::make_mut(self.chunks.get_mut(id as usize / CHUNK)?);
         let taken = chunk.get_mut(id as usize % CHUNK)?.take()?;
         self.free.push(id);
-        self.len -= 1;
         // Out of the parent's list: the last child takes its place.
         let p = rec_mut(&mut self.chunks, parent)?;
         p.node.num_children = p.node.num_children.saturating_sub(1);
@@ -322,86 +323,43 @@ impl Nodes {
     pub fn share(&self) -> SharedNodes {
         SharedNodes {
             chunks: self.chunks.clone(),
-            len: self.len,
+            len: self.len(),
         }
     }
 
-    /// Rebuild from records as [`SharedNodes::records`] lists them.
+    /// Rebuild from records as [`SharedNodes::records`] lists them (root
+    /// first; a parent may come after its child). Records that do not form
+    /// one tree are refused: they come from a disk or a peer.
     pub fn from_records(records: Vec<Record>) -> Result<Self, String> {
-        let mut renumber = std::collections::HashMap::with_capacity(records.len());
-        for (new, r) in records.iter().enumerate() {
-            renumber.insert(r.id, new as Id);
-        }
-        let root = records
-            .iter()
-            .position(|r| r.parent == NONE)
-            .ok_or("snapshot has no root")?;
-        if root != 0 {
+        let mut records = records.into_iter();
+        let root = records.next().ok_or("snapshot has no nodes")?;
+        if root.parent != NONE {
             return Err("snapshot root is not first".into());
         }
-        let mut nodes: Option<Nodes> = None;
-        let mut parents = Vec::with_capacity(records.len());
+        let mut nodes = Nodes::new(root.node);
+        let mut renumber = std::collections::HashMap::with_capacity(records.len() + 1);
+        renumber.insert(root.id, ROOT);
+        let mut pending = Vec::with_capacity(records.len());
         for r in records {
-            let parent = if r.parent == NONE {
-                NONE
-            } else {
-                *renumber
-                    .get(&r.parent)
-                    .ok_or_else(|| format!("node {} has no parent {}", r.name, r.parent))?
-            };
-            let mut node = r.node;
-            node.num_children = 0;
-            match nodes.as_mut() {
-                None => nodes = Some(Nodes::new(node)),
-                Some(n) => {
-                    let id = n.alloc();
-                    let rec = Rec {
-                        node,
-                        name: r.name,
-                        parent,
-                        kids: NONE,
-                        pos: 0,
-                    };
-                    if let Some(chunk) = n.chunks.get_mut(id as usize / CHUNK) {
-                        Arc::make_mut(chunk).push(Some(rec));
-                    }
-                    n.len += 1;
-                }
-            }
-            parents.push(parent);
+            let id = nodes.store(r.node, r.name);
+            renumber.insert(r.id, id);
+            pending.push((id, r.parent));
         }
-        let mut nodes = nodes.ok_or("empty snapshot")?;
-        // Link every node to its parent now that all exist.
-        for (id, parent) in parents.into_iter().enumerate().skip(1) {
-            nodes.link(id as Id, parent)?;
+        for (id, old) in pending {
+            let parent = *renumber
+                .get(&old)
+                .ok_or_else(|| format!("node {id} has no parent {old}"))?;
+            let name = rec(&nodes.chunks, id).map_or("", |r| &r.name);
+            if nodes.child(parent, name).is_some() {
+                return Err(format!("two nodes named {name} under one parent"));
+            }
+            nodes.attach(id, parent);
+        }
+        // A cycle of records would be stored but hang from nothing.
+        if nodes.descendants("/") != Some(nodes.len() as u64 - 1) {
+            return Err("snapshot nodes are not all below the root".into());
         }
         Ok(nodes)
-    }
-
-    /// Enter an already stored record into its parent's list and the index.
-    fn link(&mut self, id: Id, parent: Id) -> Result<(), String> {
-        let name: Box<str> = rec(&self.chunks, id).ok_or("no record")?.name.clone();
-        if self.child(parent, &name).is_some() {
-            return Err(format!("two nodes named {name} under one parent"));
-        }
-        let p = rec_mut(&mut self.chunks, parent).ok_or("missing parent")?;
-        if p.kids == NONE {
-            self.lists.push(Vec::new());
-            p.kids = (self.lists.len() - 1) as u32;
-        }
-        p.node.num_children = p.node.num_children.saturating_add(1);
-        let list = self.lists.get_mut(p.kids as usize).ok_or("no list")?;
-        let pos = list.len() as u32;
-        list.push(id);
-        if let Some(r) = rec_mut(&mut self.chunks, id) {
-            r.pos = pos;
-        }
-        let hash = key_hash(&self.hasher, parent, &name);
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        self.index.insert_unique(hash, id, |&k| {
-            rec(chunks, k).map_or(0, |r| key_hash(hasher, r.parent, &r.name))
-        });
-        Ok(())
     }
 }
 
@@ -503,5 +461,37 @@ mod tests {
         assert_eq!(back.len(), 3001);
         assert!(back.get("/n7").is_some());
         assert_eq!(back.get("/").map(|z| z.num_children), Some(3000));
+    }
+
+    /// Records that are not one tree (from a damaged disk or a bad peer) are
+    /// refused rather than restored as a tree missing nodes; and equality sees
+    /// a single changed field.
+    #[test]
+    fn records_that_do_not_form_a_tree_are_refused() {
+        let r = |id, parent, name: &str| Record {
+            id,
+            parent,
+            name: name.into(),
+            node: node(i64::from(id)),
+        };
+        let good = || vec![r(0, NONE, ""), r(5, 9, "b"), r(9, 0, "a")];
+        let tree = Nodes::from_records(good()).expect("a parent after its child is fine");
+        assert_eq!(tree.get("/a/b").map(|z| z.czxid), Some(5));
+        let mut changed = Nodes::from_records(good()).expect("same");
+        assert!(changed == tree);
+        if let Some(z) = changed.get_mut("/a/b") {
+            z.version = 1;
+        }
+        assert!(changed != tree, "equality must see a changed version");
+        let cycle = vec![r(0, NONE, ""), r(1, 2, "x"), r(2, 1, "y")];
+        assert!(Nodes::from_records(cycle).is_err());
+        let twins = vec![r(0, NONE, ""), r(1, 0, "x"), r(2, 0, "x")];
+        assert!(Nodes::from_records(twins).is_err());
+        let orphan = vec![r(0, NONE, ""), r(1, 7, "x")];
+        assert!(Nodes::from_records(orphan).is_err());
+        assert!(
+            Nodes::from_records(vec![r(1, 0, "x")]).is_err(),
+            "no root first"
+        );
     }
 }

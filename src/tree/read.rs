@@ -11,7 +11,7 @@ use super::znode::Znode;
 impl Tree {
     /// ZooKeeper's data tree also files the root under "", so reads of "" see it.
     fn lookup(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+        self.nodes.get(root_as_empty(path))
     }
 
     fn readable(&self, path: &str, auth: &[Id], perm: i32) -> Result<&Znode, ErrorCode> {
@@ -41,14 +41,12 @@ impl Tree {
 
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;
-        let lookup = if path.is_empty() { "/" } else { path };
-        let names = self.nodes.children(lookup).unwrap_or_default();
-        Ok((names.into_iter().map(str::to_string).collect(), node.stat()))
+        Ok((self.child_names(path), node.stat()))
     }
 
     /// A node's child names, sorted, whatever its ACL (for checks and tests).
     pub fn child_names(&self, path: &str) -> Vec<String> {
-        let names = self.nodes.children(path).unwrap_or_default();
+        let names = self.nodes.children(root_as_empty(path)).unwrap_or_default();
         names.into_iter().map(str::to_string).collect()
     }
 
@@ -111,4 +109,9 @@ impl Tree {
             })
             .unwrap_or_default()
     }
+}
+
+/// ZooKeeper's data tree files the root under "" as well as "/".
+fn root_as_empty(path: &str) -> &str {
+    if path.is_empty() { "/" } else { path }
 }

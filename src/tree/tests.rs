@@ -365,29 +365,13 @@ proptest! {
     }
 }
 
-/// A znode as snapshot formats 1 and 2 stored it (paths as keys, child names in each node).
-#[derive(serde::Serialize)]
-struct OldZnode {
-    data: Option<bytes::Bytes>,
-    acl: Vec<jute::Acl>,
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    owner: i64,
-    children: std::collections::BTreeSet<String>,
-}
-
-fn old_nodes(tree: &Tree) -> std::collections::HashMap<String, OldZnode> {
+/// The nodes as snapshot formats 1 and 2 stored them (paths as keys).
+fn old_nodes(tree: &Tree) -> std::collections::HashMap<String, super::ZnodeV2> {
     tree.nodes
         .iter()
         .map(|(path, n)| {
-            let children = tree.nodes.children(&path).unwrap_or_default();
-            let old = OldZnode {
+            let children = tree.child_names(&path);
+            let old = super::ZnodeV2 {
                 data: n.data.as_deref().map(bytes::Bytes::copy_from_slice),
                 acl: n.acl.to_vec(),
                 czxid: n.czxid,
@@ -399,7 +383,7 @@ fn old_nodes(tree: &Tree) -> std::collections::HashMap<String, OldZnode> {
                 cversion: n.cversion,
                 aversion: n.aversion,
                 owner: n.owner,
-                children: children.into_iter().map(str::to_string).collect(),
+                children: children.into_iter().collect(),
             };
             (path, old)
         })
@@ -425,7 +409,7 @@ fn format_2_snapshots_restore_to_the_same_tree() {
     ));
     #[derive(serde::Serialize)]
     struct TreeV2<'a> {
-        nodes: std::collections::HashMap<String, OldZnode>,
+        nodes: std::collections::HashMap<String, super::ZnodeV2>,
         sessions: &'a std::collections::BTreeMap<i64, super::SessionRecord>,
         last_zxid: i64,
         next_session: i64,
@@ -696,7 +680,7 @@ fn old_commands_and_snapshots_still_decode() {
     }
     #[derive(serde::Serialize)]
     struct TreeV1 {
-        nodes: std::collections::HashMap<String, OldZnode>,
+        nodes: std::collections::HashMap<String, super::ZnodeV2>,
         sessions: std::collections::BTreeMap<i64, SessionV1>,
         last_zxid: i64,
         next_session: i64,
