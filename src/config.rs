@@ -130,6 +130,15 @@ pub struct ServeArgs {
     /// Reply bytes queued for one connection past which it is not read until the client takes them [default: 4194304].
     #[arg(long, value_name = "BYTES")]
     pub conn_unsent_bytes: Option<usize>,
+    /// Bytes queued for one connection (replies and notifications) past which the client is a slow consumer and its connection is closed [default: 32 MiB; at least --conn-unsent-bytes plus jute.maxbuffer].
+    #[arg(long, value_name = "BYTES")]
+    pub conn_max_queued_bytes: Option<usize>,
+    /// How long a new connection may take to send its handshake, in ms [default: 10000; zoo.cfg: zookeeper.nio.sessionlessCnxnTimeout].
+    #[arg(long, value_name = "MS")]
+    pub handshake_timeout: Option<u64>,
+    /// Connections still in their handshake, server-wide, past which new ones are closed at once [default: 1000; zoo.cfg: zookeeper.netty.server.outstandingHandshake.limit].
+    #[arg(long, value_name = "N")]
+    pub max_handshaking: Option<usize>,
     /// fsync each log append before acknowledging writes [default: yes; zoo.cfg: forceSync].
     #[arg(long, value_name = "yes|no")]
     pub force_sync: Option<String>,
@@ -336,6 +345,10 @@ pub struct Limits {
     pub global_outstanding: usize,
     pub conn_outstanding: usize,
     pub conn_unsent_bytes: usize,
+    /// Past this many queued bytes a connection is closed (slow consumer).
+    pub conn_max_queued_bytes: usize,
+    pub handshake_timeout: std::time::Duration,
+    pub max_handshaking: usize,
 }
 
 /// The read-only commands health checks use; the rest must be enabled.
@@ -782,10 +795,22 @@ impl Config {
             max_buffer: a.max_buffer.unwrap_or(jute::DEFAULT_MAX_FRAME),
             limits: {
                 let global = a.global_outstanding_limit.unwrap_or(1000).max(1);
+                let conn_unsent_bytes = a.conn_unsent_bytes.unwrap_or(4 << 20).max(1);
+                let max_buffer = a.max_buffer.unwrap_or(jute::DEFAULT_MAX_FRAME);
                 Limits {
                     global_outstanding: global,
                     conn_outstanding: a.conn_outstanding_limit.unwrap_or(global / 4).max(1),
-                    conn_unsent_bytes: a.conn_unsent_bytes.unwrap_or(4 << 20).max(1),
+                    conn_unsent_bytes,
+                    // Never below what a reader that keeps up can have queued:
+                    // its unsent replies under the throttle plus one more reply.
+                    conn_max_queued_bytes: a
+                        .conn_max_queued_bytes
+                        .unwrap_or(32 << 20)
+                        .max(conn_unsent_bytes + max_buffer + 1024),
+                    handshake_timeout: std::time::Duration::from_millis(
+                        a.handshake_timeout.unwrap_or(10_000).max(1),
+                    ),
+                    max_handshaking: a.max_handshaking.unwrap_or(1000).max(1),
                 }
             },
             force_sync: yes_no("forceSync", a.force_sync.as_deref(), true)?,
@@ -1115,6 +1140,9 @@ fn overlay(base: &mut ServeArgs, flags: &ServeArgs) {
         global_outstanding_limit,
         conn_outstanding_limit,
         conn_unsent_bytes,
+        conn_max_queued_bytes,
+        handshake_timeout,
+        max_handshaking,
         force_sync,
         super_digest,
         snap_count,
@@ -1214,6 +1242,10 @@ fn parse_cfg(
             "jute.maxbuffer" => a.max_buffer = Some(num(&value)? as usize),
             "globalOutstandingLimit" | "zookeeper.globalOutstandingLimit" => {
                 a.global_outstanding_limit = Some(num(&value)? as usize)
+            }
+            "zookeeper.nio.sessionlessCnxnTimeout" => a.handshake_timeout = Some(num(&value)?),
+            "zookeeper.netty.server.outstandingHandshake.limit" => {
+                a.max_handshaking = Some(num(&value)? as usize)
             }
             "forceSync" => {
                 yes_no(key, Some(&value), true)?;

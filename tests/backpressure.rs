@@ -135,3 +135,231 @@ async fn a_client_that_does_not_read_is_pushed_back() {
         0
     );
 }
+
+/// A client that stops reading while notifications keep coming is a slow
+/// consumer: once more than the cap waits for it, its connection is closed
+/// and logged with its session; the writer's session is served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_its_notifications_is_disconnected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The cap cannot go below the throttle's bytes plus one largest reply:
+    // here about 1.1 MB.
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--conn-unsent-bytes",
+            "65536",
+            "--conn-max-queued-bytes",
+            "1",
+        ],
+    );
+    let name = format!("/{}", "n".repeat(200));
+    let mut writer = Raw::connect(server.addr).await;
+    let r = writer
+        .call(Request::Create(jute::CreateRequest {
+            path: name.clone(),
+            data: None,
+            acl: jute::Acl::open_unsafe(),
+            flags: 0,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+
+    let mut slow = Raw::connect(server.addr).await;
+    let session = slow.session;
+    let r = slow
+        .call(Request::AddWatch(jute::AddWatchRequest {
+            path: name.clone(),
+            mode: jute::AddWatchMode::Persistent as i32,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+
+    // Each setData sends the slow client a ~240-byte notification it never
+    // reads; kernel buffers take a few MB, then the server's queue fills.
+    // Bounded: at most 200,000 writes.
+    let mut written = 0usize;
+    let mut closed_logged = false;
+    while written < 200_000 && !closed_logged {
+        for _ in 0..500 {
+            writer
+                .send(Request::SetData(SetDataRequest {
+                    path: name.clone(),
+                    data: None,
+                    version: -1,
+                }))
+                .await;
+        }
+        for _ in 0..500 {
+            let frame = writer
+                .next_frame()
+                .await
+                .expect("the writer's session was not answered");
+            let err = frame
+                .get(12..16)
+                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            assert_eq!(err, Some(0), "setData failed");
+        }
+        written += 500;
+        closed_logged = server
+            .log()
+            .lines()
+            .any(|l| l.contains("slow consumer") && l.contains(&format!("{session:#x}")));
+    }
+    assert!(
+        closed_logged,
+        "no slow consumer was closed after {written} notifications to it; log:\n{}",
+        server.log()
+    );
+    println!("slow consumer closed after {written} notifications");
+
+    // What reached the slow client's socket ends in a close, short of
+    // everything that was sent to it.
+    let mut received = 0usize;
+    while slow.next_frame().await.is_some() {
+        received += 1;
+        assert!(received <= written, "more notifications than writes");
+    }
+    assert!(received < written, "all {written} notifications arrived");
+    // And the others are still served.
+    let r = writer
+        .call(Request::GetData(GetDataRequest {
+            path: "/".into(),
+            watch: false,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+}
+
+/// Slowloris: a connection that sends no handshake, or half of one, is
+/// closed after the handshake timeout, while sessions keep being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_does_not_arrive_in_time_is_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--handshake-timeout", "500"]);
+    let mut silent = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let mut partial = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    // A length prefix promising 48 bytes, and 10 of them.
+    partial
+        .write_all(&[0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        .await
+        .expect("write");
+    let mut other = Raw::connect(server.addr).await;
+    for stream in [&mut silent, &mut partial] {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::io::AsyncReadExt::read(stream, &mut buf),
+        )
+        .await
+        .expect("a connection without a handshake was kept open");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "got {read:?} instead of a close"
+        );
+    }
+    let r = other
+        .call(Request::GetData(GetDataRequest {
+            path: "/".into(),
+            watch: false,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+}
+
+/// Thousands of connections opened at once and never handshaking: past the
+/// bound on connections in their handshake, new ones are closed at once;
+/// the rest go at the handshake timeout; existing sessions are served all
+/// along, and a client connects normally afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_connections_leaves_sessions_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-client-cnxns",
+            "0",
+            "--max-handshaking",
+            "100",
+            "--handshake-timeout",
+            "3000",
+        ],
+    );
+    let mut existing = Raw::connect(server.addr).await;
+    let flood = 3000usize;
+    let mut streams = Vec::with_capacity(flood);
+    for _ in 0..flood {
+        // The accept backlog may refuse some outright; that is a close too.
+        if let Ok(s) = tokio::net::TcpStream::connect(server.addr).await {
+            streams.push(s);
+        }
+    }
+    let opened = streams.len();
+    let r = existing
+        .call(Request::GetData(GetDataRequest {
+            path: "/".into(),
+            watch: false,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0, "the existing session was not served");
+
+    // Every flood connection ends in a close, most at once, the rest by
+    // the handshake timeout.
+    let reads = streams.into_iter().map(|mut s| {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4];
+            let t = Instant::now();
+            let r = tokio::time::timeout(
+                Duration::from_secs(30),
+                tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+            )
+            .await;
+            (matches!(r, Ok(Ok(0)) | Ok(Err(_))), t.elapsed())
+        })
+    });
+    let mut closed = 0;
+    let mut kept_to_timeout = 0;
+    for read in futures::future::join_all(reads).await {
+        let (was_closed, after) = read.expect("reader");
+        if was_closed {
+            closed += 1;
+        }
+        if after >= Duration::from_secs(1) {
+            kept_to_timeout += 1;
+        }
+    }
+    println!(
+        "flood of {flood} ({opened} connected): {closed} closed, {kept_to_timeout} held until the handshake timeout"
+    );
+    assert_eq!(closed, opened, "some flood connections stayed open");
+    assert!(
+        kept_to_timeout <= 100 + 10,
+        "{kept_to_timeout} connections waited for a handshake, over the bound of 100"
+    );
+    let mut late = Raw::connect(server.addr).await;
+    assert_eq!(
+        late.call(Request::GetData(GetDataRequest {
+            path: "/".into(),
+            watch: false,
+        }))
+        .await
+        .header
+        .err,
+        0
+    );
+    assert_eq!(
+        existing
+            .call(Request::GetData(GetDataRequest {
+                path: "/".into(),
+                watch: false,
+            }))
+            .await
+            .header
+            .err,
+        0
+    );
+}

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// What a connection's writer sends.
 #[derive(Debug)]
@@ -21,6 +22,12 @@ pub enum Out {
 }
 
 /// The queue to a connection's writer, counting the bytes not yet written.
+///
+/// Replies are bounded by the reader's throttle, but notifications are not:
+/// they come from other sessions' writes. So the queue has a hard cap too;
+/// past it the client is a slow consumer and its connection is dropped at
+/// once (queued frames freed), as a stalled reader would otherwise hold
+/// server memory without bound.
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::UnboundedSender<Out>,
@@ -30,25 +37,49 @@ pub struct Outbox {
 struct OutboxState {
     unsent: AtomicUsize,
     written: Notify,
+    cap: usize,
+    /// Cancelled when the cap was passed: the writer stops mid-write.
+    overflowed: CancellationToken,
 }
 
 impl Outbox {
-    pub fn new() -> (Outbox, mpsc::UnboundedReceiver<Out>) {
+    /// A queue that drops its connection once more than `cap` bytes wait.
+    pub fn new(cap: usize) -> (Outbox, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(OutboxState {
             unsent: AtomicUsize::new(0),
             written: Notify::new(),
+            cap,
+            overflowed: CancellationToken::new(),
         });
         (Outbox { tx, state }, rx)
     }
 
-    /// Queue a frame (dropped if the writer is gone).
+    /// Queue a frame (dropped if the writer is gone or the cap was passed).
     pub fn frame(&self, frame: Bytes) {
+        if self.state.overflowed.is_cancelled() {
+            return;
+        }
         let len = frame.len();
-        self.state.unsent.fetch_add(len, Ordering::AcqRel);
+        let before = self.state.unsent.fetch_add(len, Ordering::AcqRel);
+        if before.saturating_add(len) > self.state.cap {
+            self.state.unsent.fetch_sub(len, Ordering::AcqRel);
+            self.state.overflowed.cancel();
+            return;
+        }
         if self.tx.send(Out::Frame(frame)).is_err() {
             self.state.unsent.fetch_sub(len, Ordering::AcqRel);
         }
+    }
+
+    /// Whether the client fell more than the cap behind.
+    pub fn overflowed(&self) -> bool {
+        self.state.overflowed.is_cancelled()
+    }
+
+    /// Resolves once the client falls more than the cap behind.
+    pub fn overflow(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.state.overflowed.cancelled()
     }
 
     /// Flush what is queued, then close.
@@ -171,6 +202,19 @@ fn decrement(count: &AtomicUsize, n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_the_cap_nothing_more_is_queued() {
+        let (outbox, mut rx) = Outbox::new(10);
+        outbox.frame(Bytes::from_static(b"123456"));
+        assert!(!outbox.overflowed());
+        outbox.frame(Bytes::from_static(b"12345"));
+        assert!(outbox.overflowed());
+        outbox.frame(Bytes::from_static(b"1"));
+        assert_eq!(outbox.unsent(), 6);
+        assert!(matches!(rx.try_recv(), Ok(Out::Frame(f)) if f.len() == 6));
+        assert!(rx.try_recv().is_err());
+    }
 
     #[test]
     fn counts_never_wrap() {

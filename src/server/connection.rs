@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -24,22 +25,63 @@ use super::{Shared, four_letter, now_ms, read_only};
 use crate::node::{Conn, Grant, Inflight, Out, Outbox};
 use crate::tree::Txn;
 
-/// How long a new connection may take to send its first frame.
+/// How long a resumed session may wait for the log (or a lagging replica
+/// for the leader) before the client is left to try again.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64) {
-    let span = info_span!("conn", conn, %peer, session = tracing::field::Empty);
-    run(shared, socket, peer, conn).instrument(span).await;
+/// Counts a connection as handshaking (server-wide) until dropped.
+pub struct Handshaking(Arc<Shared>);
+
+impl Handshaking {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        shared.handshaking.fetch_add(1, Ordering::AcqRel);
+        Handshaking(shared)
+    }
 }
 
-async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64) {
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.0.handshaking.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub async fn serve(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    handshaking: Handshaking,
+) {
+    let span = info_span!("conn", conn, %peer, session = tracing::field::Empty);
+    run(shared, socket, peer, conn, handshaking)
+        .instrument(span)
+        .await;
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    handshaking: Handshaking,
+) {
     // Listed in cons/stat/connections from accept on, as ZooKeeper lists them.
     let counters = Arc::new(shared.stats.open_conn(conn, peer, now_ms()));
     let (rd, mut wr) = socket.into_split();
-    let mut frames = FramedRead::new(rd, FrameCodec::new(Role::Server, shared.config.max_buffer));
+    // A small first buffer: most requests are tiny, and an idle connection
+    // should cost little; it grows for the frames that need it.
+    let mut frames = FramedRead::with_capacity(
+        rd,
+        FrameCodec::new(Role::Server, shared.config.max_buffer),
+        512,
+    );
+    // Slowloris: the whole first frame must arrive in time.
     let first = tokio::select! {
         f = frames.next() => f,
-        _ = tokio::time::sleep(HANDSHAKE_TIMEOUT) => None,
+        _ = tokio::time::sleep(shared.config.limits.handshake_timeout) => {
+            debug!("no handshake in time; closing");
+            None
+        }
         _ = shared.shutdown.cancelled() => None,
     };
     let frame = match first {
@@ -77,7 +119,7 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
     };
     counters.packet_in(frame.len() + 4);
 
-    let (outbox, rx) = Outbox::new();
+    let (outbox, rx) = Outbox::new(shared.config.limits.conn_max_queued_bytes);
     let closed = CancellationToken::new();
     let writer = tokio::spawn(write_loop(
         wr,
@@ -97,6 +139,7 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
         shared.node.lock().unregister(conn);
         return;
     };
+    drop(handshaking);
     tracing::Span::current().record("session", format_args!("{session:#x}"));
     counters.established(session, timeout);
     debug!(timeout, read_only, "session established");
@@ -145,6 +188,12 @@ async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: u64
             }
             None => break,
         }
+    }
+    if outbox.overflowed() {
+        warn!(
+            cap = shared.config.limits.conn_max_queued_bytes,
+            "slow consumer: the client left too many bytes unread; closing its connection"
+        );
     }
     shared.node.lock().unregister(conn);
     if read_only {
@@ -325,7 +374,8 @@ async fn handshake(
     Some((session, granted_timeout, false))
 }
 
-/// Write queued frames, coalescing what is ready into one write.
+/// Write queued frames, coalescing what is ready into one write. Stops at
+/// once, mid-write, when the client falls past the queue's cap.
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Out>,
@@ -333,33 +383,60 @@ async fn write_loop(
     closed: CancellationToken,
     counters: Arc<ConnHandle>,
 ) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    // Grown only when several frames are ready at once, and given back
+    // after a burst, so an idle connection holds no write buffer.
+    let mut buf = BytesMut::new();
     let mut done = false;
     while !done {
-        let Some(first) = rx.recv().await else { break };
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut push = |out: Out, buf: &mut BytesMut| match out {
-            Out::Frame(f) => {
-                buf.extend_from_slice(&f);
-                frames.push(f);
-                false
-            }
-            Out::Close => true,
+        let first = tokio::select! {
+            out = rx.recv() => out,
+            _ = outbox.overflow() => None,
         };
-        done = push(first, &mut buf);
-        while !done && buf.len() < 256 * 1024 {
-            match rx.try_recv() {
-                Ok(out) => done = push(out, &mut buf),
-                Err(_) => break,
+        let Some(first) = first else { break };
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        let mut next = Some(first);
+        while let Some(out) = next.take() {
+            match out {
+                Out::Frame(f) => {
+                    len += f.len();
+                    frames.push(f);
+                }
+                Out::Close => {
+                    done = true;
+                    break;
+                }
+            }
+            if len < 256 * 1024 {
+                next = rx.try_recv().ok();
             }
         }
-        if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
+        let bytes: &[u8] = match frames.as_slice() {
+            [] => &[],
+            [one] => one,
+            many => {
+                for f in many {
+                    buf.extend_from_slice(f);
+                }
+                &buf
+            }
+        };
+        let wrote = tokio::select! {
+            r = wr.write_all(bytes) => r.is_ok(),
+            _ = outbox.overflow() => false,
+        };
+        if !wrote {
             break;
         }
-        outbox.wrote(buf.len());
+        outbox.wrote(len);
         counters.sent(frames.iter().map(|f| &f[..]), now_ms());
         buf.clear();
+        if buf.capacity() > 64 * 1024 {
+            buf = BytesMut::new();
+        }
     }
+    // Whatever is still queued is freed with the receiver.
+    drop(rx);
     let _ = wr.shutdown().await;
     closed.cancel();
 }

@@ -12,7 +12,7 @@ pub mod stats;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +38,8 @@ pub struct Shared {
     /// Requests in the log and not yet answered, across all connections.
     pub outstanding: Arc<Outstanding>,
     next_conn: AtomicU64,
+    /// Connections accepted that have not finished their handshake.
+    handshaking: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Sessions granted while read-only, known to this node alone.
     read_only_sessions: read_only::Sessions,
@@ -327,6 +329,7 @@ impl Server {
             started: Instant::now(),
             outstanding: Arc::new(Outstanding::default()),
             next_conn: AtomicU64::new(1),
+            handshaking: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             read_only_sessions: read_only::Sessions::default(),
             shutdown: CancellationToken::new(),
@@ -452,6 +455,7 @@ impl Drop for IpSlot {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut last_refusal_logged: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -466,6 +470,17 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
+        // Connections that never finish a handshake hold a socket and a
+        // buffer until the handshake timeout; past a bound, new ones are
+        // closed at once (clients retry) so a flood cannot pile them up.
+        let limit = shared.config.limits.max_handshaking;
+        if shared.handshaking.load(Ordering::Acquire) >= limit {
+            if last_refusal_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                warn!(%peer, limit, "too many connections in their handshake; closing new ones");
+                last_refusal_logged = Some(Instant::now());
+            }
+            continue;
+        }
         let max = shared.config.max_client_cnxns;
         {
             let mut per_ip = shared.per_ip.lock().unwrap_or_else(|p| p.into_inner());
@@ -482,9 +497,10 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         let _ = socket.set_nodelay(true);
         let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let handshaking = connection::Handshaking::new(shared.clone());
         let shared = shared.clone();
         tokio::spawn(async move {
-            connection::serve(shared, socket, peer, id).await;
+            connection::serve(shared, socket, peer, id, handshaking).await;
             drop(slot);
         });
     }
