@@ -123,15 +123,32 @@ struct RecordOut<'a> {
     versions: [i32; 3],
 }
 
+/// A record read in place: names, data and ACLs borrow the snapshot's
+/// bytes, so a restore allocates only what the tree keeps.
 #[derive(Deserialize)]
-struct RecordIn {
+struct RecordIn<'a> {
     id: u32,
     parent: u32,
-    name: String,
-    data: Option<Bytes>,
-    acl: Vec<Acl>,
+    name: &'a str,
+    data: Option<&'a [u8]>,
+    #[serde(borrow)]
+    acl: Vec<AclIn<'a>>,
     stat: [i64; 6],
     versions: [i32; 3],
+}
+
+/// An [`Acl`] as a record holds it (the same fields, borrowed).
+#[derive(Deserialize)]
+struct AclIn<'a> {
+    perms: i32,
+    scheme: &'a str,
+    id: &'a str,
+}
+
+impl AclIn<'_> {
+    fn is(&self, acl: &Acl) -> bool {
+        self.perms == acl.perms && self.scheme == acl.id.scheme && self.id == acl.id.id
+    }
 }
 
 /// Bytes written as one byte string, not as a sequence of numbers.
@@ -145,9 +162,8 @@ impl Serialize for Raw<'_> {
 
 /// A node from a snapshot's fields: czxid, mzxid, pzxid, ctime, mtime and
 /// owner; version, cversion and aversion (format 3's order).
-fn stored(data: Option<Bytes>, acl: Arc<[Acl]>, stat: [i64; 6], versions: [i32; 3]) -> Znode {
+fn stored(data: Option<Box<[u8]>>, acl: Arc<[Acl]>, stat: [i64; 6], versions: [i32; 3]) -> Znode {
     let [czxid, mzxid, pzxid, ctime, mtime, owner] = stat;
-    let data = data.map(|d| Vec::from(d).into_boxed_slice());
     let mut node = Znode::new(data, acl, czxid, ctime, owner);
     node.mzxid = mzxid;
     node.pzxid = pzxid;
@@ -391,7 +407,8 @@ impl Tree {
         for (path, z) in paths {
             let stat = [z.czxid, z.mzxid, z.pzxid, z.ctime, z.mtime, z.owner];
             let versions = [z.version, z.cversion, z.aversion];
-            let node = stored(z.data, acls.intern(z.acl), stat, versions);
+            let data = z.data.map(|d| Vec::from(d).into_boxed_slice());
+            let node = stored(data, acls.intern(z.acl), stat, versions);
             let placed = match nodes.as_mut() {
                 None if path == "/" => {
                     nodes = Some(Nodes::new(node));
@@ -425,10 +442,33 @@ impl Tree {
         let count = usize::try_from(head.nodes).unwrap_or(usize::MAX);
         // Bounded by what the bytes can hold, not by a count from the disk.
         let mut records = Vec::with_capacity(count.min(rest.len() / 8));
+        // Most nodes share one list: compare with the last one first.
+        let mut last: Option<Arc<[Acl]>> = None;
         for _ in 0..count {
             let (r, more): (RecordIn, _) = postcard::take_from_bytes(rest)?;
             rest = more;
-            let node = stored(r.data, acls.intern(r.acl), r.stat, r.versions);
+            let acl = match &last {
+                Some(l)
+                    if l.len() == r.acl.len()
+                        && r.acl.iter().zip(l.iter()).all(|(a, b)| a.is(b)) =>
+                {
+                    l.clone()
+                }
+                _ => {
+                    let list = r
+                        .acl
+                        .iter()
+                        .map(|a| Acl {
+                            perms: a.perms,
+                            id: jute::Id::new(a.scheme, a.id),
+                        })
+                        .collect();
+                    let shared = acls.intern(list);
+                    last = Some(shared.clone());
+                    shared
+                }
+            };
+            let node = stored(r.data.map(Box::from), acl, r.stat, r.versions);
             records.push(nodes::Record {
                 id: r.id,
                 parent: r.parent,
@@ -501,9 +541,7 @@ impl Tree {
     /// The totals counted from scratch.
     fn tally(&self) -> Totals {
         let mut t = Totals::default();
-        for (path, node) in self.nodes.iter() {
-            t.add_node(&path, node);
-        }
+        self.nodes.for_each(|path, node| t.add_node(path, node));
         t.ephemerals = self
             .sessions
             .values()

@@ -205,8 +205,7 @@ impl Nodes {
             return false;
         }
         let id = self.store(node, name.into());
-        self.attach(id, parent);
-        true
+        self.attach(id, parent)
     }
 
     /// Put a record, not yet attached to a parent, in a free slot. Its
@@ -237,10 +236,30 @@ impl Nodes {
     }
 
     /// Make stored record `id` a child of `parent` (stored too): its list,
-    /// its child count and the index.
-    fn attach(&mut self, id: Id, parent: Id) {
+    /// its child count and the index. False, and nothing changed, when the
+    /// parent already has a child of that name or either id is not stored.
+    fn attach(&mut self, id: Id, parent: Id) -> bool {
+        let Some(r) = rec(&self.chunks, id) else {
+            return false;
+        };
+        if rec(&self.chunks, parent).is_none() {
+            return false;
+        }
+        let hash = key_hash(&self.hasher, parent, &r.name);
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let name = &r.name;
+        match self.index.entry(
+            hash,
+            |&k| rec(chunks, k).is_some_and(|o| o.parent == parent && o.name == *name),
+            |&k| rec(chunks, k).map_or(0, |o| key_hash(hasher, o.parent, &o.name)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => return false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(id);
+            }
+        }
         let Some(p) = rec_mut(&mut self.chunks, parent) else {
-            return;
+            return false;
         };
         if p.kids == NONE {
             // The parent's list, made on its first child.
@@ -251,20 +270,15 @@ impl Nodes {
         }
         p.node.num_children = p.node.num_children.saturating_add(1);
         let Some(list) = self.lists.get_mut(p.kids as usize) else {
-            return;
+            return false;
         };
         let pos = list.len() as u32;
         list.push(id);
-        let Some(r) = rec_mut(&mut self.chunks, id) else {
-            return;
-        };
-        r.parent = parent;
-        r.pos = pos;
-        let hash = key_hash(&self.hasher, parent, &r.name);
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        self.index.insert_unique(hash, id, |&k| {
-            rec(chunks, k).map_or(0, |r| key_hash(hasher, r.parent, &r.name))
-        });
+        if let Some(r) = rec_mut(&mut self.chunks, id) {
+            r.parent = parent;
+            r.pos = pos;
+        }
+        true
     }
 
     /// Take out a childless node (the root and nodes with children stay).
@@ -319,6 +333,29 @@ impl Nodes {
         })
     }
 
+    /// Every node with its path, parents before children, building each
+    /// path in one reused buffer (a restore tallies a million of them).
+    pub fn for_each(&self, mut f: impl FnMut(&str, &Znode)) {
+        let mut path = String::from("/");
+        let Some(root) = rec(&self.chunks, ROOT) else {
+            return;
+        };
+        f(&path, &root.node);
+        // (node, length of its parent's path)
+        let mut stack: Vec<(Id, usize)> = self.kid_ids(root).iter().map(|&k| (k, 0)).collect();
+        while let Some((id, at)) = stack.pop() {
+            let Some(r) = rec(&self.chunks, id) else {
+                continue;
+            };
+            path.truncate(at);
+            path.push('/');
+            path.push_str(&r.name);
+            f(&path, &r.node);
+            let here = path.len();
+            stack.extend(self.kid_ids(r).iter().map(|&k| (k, here)));
+        }
+    }
+
     /// What a snapshot reads: the chunks as they are now, shared.
     pub fn share(&self) -> SharedNodes {
         SharedNodes {
@@ -331,35 +368,100 @@ impl Nodes {
     /// first; a parent may come after its child). Records that do not form
     /// one tree are refused: they come from a disk or a peer.
     pub fn from_records(records: Vec<Record>) -> Result<Self, String> {
+        let count = records.len();
         let mut records = records.into_iter();
         let root = records.next().ok_or("snapshot has no nodes")?;
         if root.parent != NONE {
             return Err("snapshot root is not first".into());
         }
         let mut nodes = Nodes::new(root.node);
-        let mut renumber = std::collections::HashMap::with_capacity(records.len() + 1);
-        renumber.insert(root.id, ROOT);
-        let mut pending = Vec::with_capacity(records.len());
+        // Sized once: growing a million-entry table rehashes it many times.
+        let hasher = nodes.hasher.clone();
+        nodes.index.reserve(count, |&k| {
+            rec(&nodes.chunks, k).map_or(0, |r| key_hash(&hasher, r.parent, &r.name))
+        });
+        nodes.chunks.reserve(count / CHUNK + 1);
+        let mut renumber = Renumber::new(count);
+        renumber.insert(root.id, ROOT)?;
+        let mut pending = Vec::with_capacity(count);
         for r in records {
             let id = nodes.store(r.node, r.name);
-            renumber.insert(r.id, id);
+            renumber.insert(r.id, id)?;
             pending.push((id, r.parent));
         }
         for (id, old) in pending {
-            let parent = *renumber
-                .get(&old)
+            let parent = renumber
+                .get(old)
                 .ok_or_else(|| format!("node {id} has no parent {old}"))?;
-            let name = rec(&nodes.chunks, id).map_or("", |r| &r.name);
-            if nodes.child(parent, name).is_some() {
+            if !nodes.attach(id, parent) {
+                let name = rec(&nodes.chunks, id).map_or("", |r| &r.name);
                 return Err(format!("two nodes named {name} under one parent"));
             }
-            nodes.attach(id, parent);
         }
         // A cycle of records would be stored but hang from nothing.
         if nodes.descendants("/") != Some(nodes.len() as u64 - 1) {
             return Err("snapshot nodes are not all below the root".into());
         }
         Ok(nodes)
+    }
+}
+
+/// A snapshot's ids to this arena's. The saved ids are the saving arena's
+/// slots, so they are dense unless it had many free slots: a vector then,
+/// a map for ids too sparse to index (they come from a disk or a peer).
+enum Renumber {
+    /// New ids by old, and the largest old id it may grow to.
+    Dense(Vec<Id>, usize),
+    Sparse(std::collections::HashMap<Id, Id>),
+}
+
+impl Renumber {
+    fn new(count: usize) -> Self {
+        Renumber::Dense(
+            Vec::with_capacity(count),
+            count.max(1 << 16).saturating_mul(4),
+        )
+    }
+
+    fn insert(&mut self, old: Id, new: Id) -> Result<(), String> {
+        if old == NONE {
+            return Err("a node without an id".into());
+        }
+        if let Renumber::Dense(v, limit) = self {
+            let at = old as usize;
+            if at >= v.len() && at < *limit {
+                v.resize(at + 1, NONE);
+            }
+            match v.get_mut(at) {
+                Some(slot) if *slot != NONE => return Err(format!("two nodes with id {old}")),
+                Some(slot) => {
+                    *slot = new;
+                    return Ok(());
+                }
+                None => {
+                    let map = v
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &n)| n != NONE)
+                        .map(|(o, &n)| (o as Id, n))
+                        .collect();
+                    *self = Renumber::Sparse(map);
+                }
+            }
+        }
+        if let Renumber::Sparse(m) = self
+            && m.insert(old, new).is_some()
+        {
+            return Err(format!("two nodes with id {old}"));
+        }
+        Ok(())
+    }
+
+    fn get(&self, old: Id) -> Option<Id> {
+        match self {
+            Renumber::Dense(v, _) => v.get(old as usize).copied().filter(|&n| n != NONE),
+            Renumber::Sparse(m) => m.get(&old).copied(),
+        }
     }
 }
 
@@ -403,6 +505,21 @@ mod tests {
 
     fn node(zxid: i64) -> Znode {
         Znode::new(None, Arc::from(Vec::new()), zxid, 0, 0)
+    }
+
+    #[test]
+    fn for_each_gives_the_paths_iter_gives() {
+        let mut n = Nodes::new(node(0));
+        for p in ["/a", "/a/b", "/a/b/c", "/d", "/a/e"] {
+            assert!(n.insert(p, node(1)));
+        }
+        let mut seen = Vec::new();
+        n.for_each(|p, _| seen.push(p.to_string()));
+        let mut want: Vec<String> = n.iter().map(|(p, _)| p).collect();
+        want.sort();
+        seen.sort();
+        assert_eq!(seen, want);
+        assert_eq!(seen.len(), 6);
     }
 
     #[test]
