@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use jute::{
-    ConnectRequest, ConnectResponse, FrameCodec, Inbound, Reply, Request, RequestPacket,
+    ConnectRequest, ConnectResponse, Empty, FrameCodec, Inbound, Reply, Request, RequestPacket,
     decode_exact, xid,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,12 +19,31 @@ pub struct Conn {
     rbuf: BytesMut,
     wbuf: BytesMut,
     next_xid: i32,
+    /// Read-buffer growth step; the buffer grows by this much when less than a quarter is free.
+    buf_size: usize,
     pub session_id: i64,
+    /// The session timeout the server granted, ms.
+    pub timeout_ms: i32,
 }
+
+/// Buffer size of [`Conn::open`]: room for a deep pipeline of replies.
+pub const DEFAULT_BUF: usize = 64 * 1024;
 
 impl Conn {
     /// Connect and open a new session.
     pub async fn open(addr: &str, timeout_ms: i32, deadline: Duration) -> Result<Conn, String> {
+        Conn::open_with(addr, timeout_ms, deadline, DEFAULT_BUF).await
+    }
+
+    /// [`Conn::open`] with read and write buffers of `buf_size` bytes (the scale scenarios
+    /// hold thousands of mostly idle sessions and keep their buffers small).
+    pub async fn open_with(
+        addr: &str,
+        timeout_ms: i32,
+        deadline: Duration,
+        buf_size: usize,
+    ) -> Result<Conn, String> {
+        let buf_size = buf_size.max(64);
         let stream = tokio::time::timeout(deadline, TcpStream::connect(addr))
             .await
             .map_err(|_| format!("connect to {addr} timed out"))?
@@ -35,10 +54,12 @@ impl Conn {
         let mut conn = Conn {
             stream,
             codec: FrameCodec::client(),
-            rbuf: BytesMut::with_capacity(64 * 1024),
-            wbuf: BytesMut::with_capacity(64 * 1024),
+            rbuf: BytesMut::with_capacity(buf_size),
+            wbuf: BytesMut::with_capacity(buf_size),
             next_xid: 1,
+            buf_size,
             session_id: 0,
+            timeout_ms: 0,
         };
         let req = ConnectRequest {
             protocol_version: 0,
@@ -65,6 +86,7 @@ impl Conn {
             return Err("server refused the session (negotiated timeout 0)".into());
         }
         conn.session_id = resp.session_id;
+        conn.timeout_ms = resp.timeout;
         Ok(conn)
     }
 
@@ -78,6 +100,32 @@ impl Conn {
             .encode(&packet, &mut self.wbuf)
             .map_err(|e| format!("encode request: {e}"))?;
         Ok(xid)
+    }
+
+    /// Encode a ping (xid −2, as ZooKeeper's clients send it: the answer carries xid −2 too).
+    pub fn push_ping(&mut self) -> Result<(), String> {
+        let packet = RequestPacket {
+            xid: xid::PING,
+            request: Request::Ping(Empty {}),
+        };
+        self.codec
+            .encode(&packet, &mut self.wbuf)
+            .map_err(|e| format!("encode ping: {e}"))
+    }
+
+    /// Send a ping and wait for its answer (other reserved frames skipped); a reply to a
+    /// numbered request here is an error, since nothing else may be outstanding.
+    pub async fn ping(&mut self, stall: Duration) -> Result<(), String> {
+        self.push_ping()?;
+        self.flush().await?;
+        loop {
+            let frame = self.next_frame(stall).await?;
+            match frame_xid(&frame)? {
+                xid::PING => return Ok(()),
+                x if is_reserved(x) => {}
+                x => return Err(format!("reply xid {x} while only a ping was outstanding")),
+            }
+        }
     }
 
     pub async fn flush(&mut self) -> Result<(), String> {
@@ -114,8 +162,8 @@ impl Conn {
     }
 
     async fn fill(&mut self) -> Result<(), String> {
-        if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
-            self.rbuf.reserve(64 * 1024);
+        if self.rbuf.capacity() - self.rbuf.len() < self.buf_size / 4 {
+            self.rbuf.reserve(self.buf_size);
         }
         let n = self
             .stream

@@ -15,6 +15,7 @@
 mod conn;
 mod procfs;
 mod report;
+mod scale;
 mod workload;
 
 use std::process::ExitCode;
@@ -41,6 +42,12 @@ pub enum Op {
     Load,
     /// Poll `ruok` every millisecond until `imok`; prints the wall-clock time of the answer.
     WaitRuok,
+    /// Hold `--count` idle, pinging sessions: server RSS per session, and a probe session's
+    /// getData latency before and while they are held.
+    Sessions,
+    /// `--conns` sessions each watch `--count`/`--conns` nodes (`--watch-kind`): server RSS per
+    /// watch, then one setData per node and the time until every notification arrived.
+    Watches,
 }
 
 impl Op {
@@ -54,6 +61,29 @@ impl Op {
             Op::LatencyCreate => "latency-create",
             Op::Load => "load",
             Op::WaitRuok => "wait-ruok",
+            Op::Sessions => "sessions",
+            Op::Watches => "watches",
+        }
+    }
+}
+
+/// How `--op watches` watches each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WatchKind {
+    /// getData with watch=true: a one-shot data watch.
+    Data,
+    /// addWatch (op 106) mode PERSISTENT on the node.
+    Persistent,
+    /// addWatch (op 106) mode PERSISTENT_RECURSIVE on the node.
+    Recursive,
+}
+
+impl WatchKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WatchKind::Data => "data",
+            WatchKind::Persistent => "persistent",
+            WatchKind::Recursive => "recursive",
         }
     }
 }
@@ -70,13 +100,15 @@ pub struct Args {
     /// Workload.
     #[arg(long, value_enum)]
     pub op: Op,
-    /// Sessions (TCP connections). Forced to 1 by the latency-* ops.
+    /// Sessions (TCP connections). Forced to 1 by the latency-* ops. For watches: the
+    /// watching sessions.
     #[arg(long, default_value_t = 32)]
     pub conns: usize,
     /// Requests in flight per connection. Forced to 1 by the latency-* ops.
     #[arg(long, default_value_t = 16)]
     pub pipeline: usize,
-    /// Measured seconds (after the warm-up). For wait-ruok: how long to keep trying.
+    /// Measured seconds (after the warm-up). For wait-ruok: how long to keep trying. For
+    /// sessions: how long the sessions are held once all are open.
     #[arg(long, default_value_t = 10.0)]
     pub secs: f64,
     /// Warm-up seconds: the same load, not measured.
@@ -88,9 +120,23 @@ pub struct Args {
     /// Percent of setData in --op mixed.
     #[arg(long, default_value_t = 10)]
     pub write_percent: u32,
-    /// Nodes to create in --op load.
+    /// Nodes to create in --op load; sessions to hold in --op sessions; watches to set in
+    /// --op watches (on --count / --conns nodes, each watched by every session).
     #[arg(long, default_value_t = 200_000)]
     pub count: u64,
+    /// sessions/watches: handshakes in flight at once while opening sessions (keeps the
+    /// server's accept backlog, 50 on ZooKeeper, from overflowing).
+    #[arg(long, default_value_t = 32)]
+    pub open_concurrency: usize,
+    /// sessions: synchronous getData requests of the probe session, before and while held.
+    #[arg(long, default_value_t = 1000)]
+    pub probe_requests: usize,
+    /// sessions/watches: seconds to wait before reading the server's RSS.
+    #[arg(long, default_value_t = 2.0)]
+    pub settle_secs: f64,
+    /// watches: how each session watches each node.
+    #[arg(long, value_enum, default_value_t = WatchKind::Data)]
+    pub watch_kind: WatchKind,
     /// Server pid(s), comma-separated for a cluster: reports their summed CPU time
     /// (utime+stime from /proc/PID/stat) per measured request.
     #[arg(long, value_delimiter = ',')]
@@ -129,6 +175,22 @@ impl Args {
         }
         if self.addrs().is_empty() {
             return Err("--addr names no address".into());
+        }
+        if matches!(self.op, Op::Sessions | Op::Watches) {
+            if self.count == 0 || self.open_concurrency == 0 || self.probe_requests == 0 {
+                return Err(
+                    "--count, --open-concurrency and --probe-requests must be at least 1".into(),
+                );
+            }
+            if self.op == Op::Watches && self.count < self.conns as u64 {
+                return Err("--count must be at least --conns (one node per session)".into());
+            }
+            if !(self.settle_secs.is_finite() && self.settle_secs >= 0.0) {
+                return Err("--settle-secs must not be negative".into());
+            }
+            if self.session_timeout_ms <= 0 {
+                return Err("--session-timeout-ms must be positive".into());
+            }
         }
         if self.write_percent > 100 {
             return Err("--write-percent is at most 100".into());
@@ -178,10 +240,11 @@ fn main() -> ExitCode {
         }
     };
     let outcome = rt.block_on(async {
-        if args.op == Op::WaitRuok {
-            workload::wait_ruok(&args).await
-        } else {
-            workload::run(&args).await
+        match args.op {
+            Op::WaitRuok => workload::wait_ruok(&args).await,
+            Op::Sessions => scale::sessions(&args).await,
+            Op::Watches => scale::watches(&args).await,
+            _ => workload::run(&args).await,
         }
     });
     match outcome {

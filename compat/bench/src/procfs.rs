@@ -1,4 +1,5 @@
-//! CPU time of a process from /proc (Linux only; `None` elsewhere or on any parse problem).
+//! CPU time and resident memory of a process from /proc (Linux only; `None` elsewhere or on
+//! any parse problem).
 
 /// The kernel reports utime/stime in USER_HZ ticks, which is 100 per second
 /// on every architecture Linux exposes to user space this way.
@@ -28,4 +29,20 @@ pub fn cpu_us_sum(pids: &[u32]) -> Option<u64> {
     }
     pids.iter()
         .try_fold(0u64, |acc, p| Some(acc + cpu_us(Some(*p))?))
+}
+
+/// `VmRSS` of `pid` from /proc/PID/status, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `VmRSS` summed over `pids`, in KiB; `None` when `pids` is empty or any cannot be read.
+pub fn rss_kib_sum(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .try_fold(0u64, |acc, p| Some(acc + rss_kib(*p)?))
 }

@@ -96,7 +96,7 @@ pub fn json_str(s: &str) -> String {
     out
 }
 
-fn opt(v: Option<f64>) -> String {
+pub(crate) fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "null".to_string(), |v| format!("{v:.2}"))
 }
 

@@ -22,8 +22,8 @@ const MEASURE: u8 = 1;
 const STOP: u8 = 2;
 
 /// Root of every run's nodes; each run gets a fresh child.
-const ROOT: &str = "/corral-bench";
-const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const ROOT: &str = "/corral-bench";
+pub(crate) const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 
 struct Ctx {
     op: Op,
@@ -82,7 +82,7 @@ impl Ctx {
                     self.get(key)
                 }
             }
-            Op::WaitRuok => self.get(key),
+            Op::WaitRuok | Op::Sessions | Op::Watches => self.get(key),
         }
     }
 
@@ -92,7 +92,7 @@ impl Ctx {
 }
 
 /// Create `path`; NodeExists is fine when `may_exist`.
-async fn ensure(
+pub(crate) async fn ensure(
     conn: &mut Conn,
     ctx_stall: Duration,
     path: &str,
@@ -225,7 +225,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     Ok(build(args, &per_addr, elapsed, cpu))
 }
 
-fn cpu_delta(pids: &[u32], server0: Option<u64>, client0: Option<u64>) -> Cpu {
+pub(crate) fn cpu_delta(pids: &[u32], server0: Option<u64>, client0: Option<u64>) -> Cpu {
     let delta = |before: Option<u64>, now: Option<u64>| Some(now?.saturating_sub(before?));
     Cpu {
         server_us: delta(server0, procfs::cpu_us_sum(pids)),
@@ -298,7 +298,7 @@ async fn drive(conn: &mut Conn, ctx: &Ctx, key: &str, stats: &mut Stats) -> Resu
 }
 
 /// Match one reply frame with the oldest outstanding request and count it.
-fn settle(
+pub(crate) fn settle(
     frame: &Bytes,
     inflight: &mut VecDeque<(i32, i32, Instant)>,
     measuring: bool,
