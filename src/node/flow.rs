@@ -5,21 +5,12 @@
 //! instead of growing the server's memory (ZooKeeper's globalOutstandingLimit
 //! does the same by no longer reading from its sockets).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
-use tokio_util::sync::CancellationToken;
-
-/// What a connection's writer sends.
-#[derive(Debug)]
-pub enum Out {
-    /// A whole frame, length prefix included.
-    Frame(Bytes),
-    /// Flush and close the connection.
-    Close,
-}
+use tokio::sync::Notify;
 
 /// The queue to a connection's writer, counting the bytes not yet written.
 ///
@@ -28,63 +19,164 @@ pub enum Out {
 /// past it the client is a slow consumer and its connection is dropped at
 /// once (queued frames freed), as a stalled reader would otherwise hold
 /// server memory without bound.
+///
+/// A deque under a lock rather than a channel: a channel allocates a block
+/// of slots up front, a kilobyte or more per connection whether anything is
+/// queued or not, and connections are mostly idle.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::UnboundedSender<Out>,
     state: Arc<OutboxState>,
 }
 
 struct OutboxState {
+    queue: Mutex<Queue>,
+    /// Wakes the writer (a permit is kept if it is not waiting yet).
+    ready: Notify,
     unsent: AtomicUsize,
     written: Notify,
     cap: usize,
-    /// Cancelled when the cap was passed: the writer stops mid-write.
-    overflowed: CancellationToken,
+    /// Set when the cap was passed: the writer stops mid-write.
+    overflowed: AtomicBool,
+    /// Set when the writer stopped: the reader stops too.
+    finished: AtomicBool,
+    /// Wakes whoever waits for either flag. (Flags and a Notify rather than
+    /// cancellation tokens, which are an allocation each per connection.)
+    signal: Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Whole frames, length prefix included, in the order they are sent.
+    frames: VecDeque<Bytes>,
+    /// Flush what is queued, then close; nothing more is queued.
+    closing: bool,
 }
 
 impl Outbox {
     /// A queue that drops its connection once more than `cap` bytes wait.
-    pub fn new(cap: usize) -> (Outbox, mpsc::UnboundedReceiver<Out>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let state = Arc::new(OutboxState {
-            unsent: AtomicUsize::new(0),
-            written: Notify::new(),
-            cap,
-            overflowed: CancellationToken::new(),
-        });
-        (Outbox { tx, state }, rx)
+    pub fn new(cap: usize) -> Outbox {
+        Outbox {
+            state: Arc::new(OutboxState {
+                queue: Mutex::new(Queue::default()),
+                ready: Notify::new(),
+                unsent: AtomicUsize::new(0),
+                written: Notify::new(),
+                cap,
+                overflowed: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
+                signal: Notify::new(),
+            }),
+        }
     }
 
-    /// Queue a frame (dropped if the writer is gone or the cap was passed).
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.state.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queue a frame (dropped once closing or past the cap).
     pub fn frame(&self, frame: Bytes) {
-        if self.state.overflowed.is_cancelled() {
+        if self.overflowed() {
             return;
         }
         let len = frame.len();
         let before = self.state.unsent.fetch_add(len, Ordering::AcqRel);
         if before.saturating_add(len) > self.state.cap {
             self.state.unsent.fetch_sub(len, Ordering::AcqRel);
-            self.state.overflowed.cancel();
+            self.state.overflowed.store(true, Ordering::Release);
+            self.state.signal.notify_waiters();
             return;
         }
-        if self.tx.send(Out::Frame(frame)).is_err() {
-            self.state.unsent.fetch_sub(len, Ordering::AcqRel);
+        {
+            let mut q = self.lock();
+            if q.closing {
+                drop(q);
+                self.state.unsent.fetch_sub(len, Ordering::AcqRel);
+                return;
+            }
+            q.frames.push_back(frame);
         }
+        self.state.ready.notify_one();
     }
 
     /// Whether the client fell more than the cap behind.
     pub fn overflowed(&self) -> bool {
-        self.state.overflowed.is_cancelled()
+        self.state.overflowed.load(Ordering::Acquire)
     }
 
     /// Resolves once the client falls more than the cap behind.
-    pub fn overflow(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
-        self.state.overflowed.cancelled()
+    pub async fn overflow(&self) {
+        self.until(&self.state.overflowed).await;
+    }
+
+    /// For the writer, when it stopped (and will send nothing more).
+    pub fn finish(&self) {
+        self.state.finished.store(true, Ordering::Release);
+        self.state.signal.notify_waiters();
+    }
+
+    /// Resolves once the writer stopped.
+    pub async fn finished(&self) {
+        self.until(&self.state.finished).await;
+    }
+
+    async fn until(&self, flag: &AtomicBool) {
+        loop {
+            let signalled = self.state.signal.notified();
+            tokio::pin!(signalled);
+            // Registered before the flag is read, so a set in between wakes us.
+            signalled.as_mut().enable();
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            signalled.await;
+        }
     }
 
     /// Flush what is queued, then close.
     pub fn close(&self) {
-        let _ = self.tx.send(Out::Close);
+        self.lock().closing = true;
+        self.state.ready.notify_one();
+    }
+
+    /// For the writer: move queued frames into `out` (up to about `max`
+    /// bytes), waiting for some if there are none. None once closing and
+    /// everything queued has been taken.
+    pub async fn take(&self, out: &mut Vec<Bytes>, max: usize) -> Option<()> {
+        loop {
+            {
+                let mut q = self.lock();
+                if !q.frames.is_empty() {
+                    let mut len = 0;
+                    while len < max {
+                        let Some(f) = q.frames.pop_front() else { break };
+                        len += f.len();
+                        out.push(f);
+                    }
+                    // Given back once drained: most connections are idle
+                    // most of the time.
+                    if q.frames.is_empty() {
+                        q.frames = VecDeque::new();
+                    }
+                    return Some(());
+                }
+                if q.closing {
+                    return None;
+                }
+            }
+            self.state.ready.notified().await;
+        }
+    }
+
+    /// For the writer, when it stops: frames still queued are freed, and
+    /// nothing more is queued.
+    pub fn discard(&self) {
+        let dropped = {
+            let mut q = self.lock();
+            q.closing = true;
+            std::mem::take(&mut q.frames)
+        };
+        let len: usize = dropped.iter().map(|f| f.len()).sum();
+        self.state.unsent.fetch_sub(len, Ordering::AcqRel);
     }
 
     /// Bytes queued and not yet written to the socket.
@@ -203,17 +295,48 @@ fn decrement(count: &AtomicUsize, n: usize) -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn past_the_cap_nothing_more_is_queued() {
-        let (outbox, mut rx) = Outbox::new(10);
+    #[tokio::test]
+    async fn past_the_cap_nothing_more_is_queued() {
+        let outbox = Outbox::new(10);
         outbox.frame(Bytes::from_static(b"123456"));
         assert!(!outbox.overflowed());
         outbox.frame(Bytes::from_static(b"12345"));
         assert!(outbox.overflowed());
         outbox.frame(Bytes::from_static(b"1"));
         assert_eq!(outbox.unsent(), 6);
-        assert!(matches!(rx.try_recv(), Ok(Out::Frame(f)) if f.len() == 6));
-        assert!(rx.try_recv().is_err());
+        let mut out = Vec::new();
+        assert!(outbox.take(&mut out, usize::MAX).await.is_some());
+        assert_eq!(out.iter().map(|f| f.len()).collect::<Vec<_>>(), [6]);
+    }
+
+    #[tokio::test]
+    async fn close_flushes_what_was_queued_and_nothing_after() {
+        let outbox = Outbox::new(100);
+        outbox.frame(Bytes::from_static(b"ab"));
+        outbox.frame(Bytes::from_static(b"cde"));
+        outbox.close();
+        outbox.frame(Bytes::from_static(b"late"));
+        assert_eq!(outbox.unsent(), 5);
+        let mut out = Vec::new();
+        // Taken up to about 2 bytes: one frame, then the rest, then closed.
+        assert!(outbox.take(&mut out, 2).await.is_some());
+        assert_eq!(out.len(), 1);
+        assert!(outbox.take(&mut out, 2).await.is_some());
+        assert_eq!(out.len(), 2);
+        assert!(outbox.take(&mut out, 2).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_writer_is_woken_by_a_frame_queued_while_it_waits() {
+        let outbox = Outbox::new(100);
+        let writer = outbox.clone();
+        let task = tokio::spawn(async move {
+            let mut out = Vec::new();
+            writer.take(&mut out, 100).await.map(|()| out.len())
+        });
+        tokio::task::yield_now().await;
+        outbox.frame(Bytes::from_static(b"x"));
+        assert_eq!(task.await.ok().flatten(), Some(1));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 mod flow;
 mod reply;
 
-pub use flow::{Inflight, Out, Outbox, Outstanding};
+pub use flow::{Inflight, Outbox, Outstanding};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

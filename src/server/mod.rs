@@ -4,6 +4,7 @@
 
 mod connection;
 pub mod four_letter;
+mod frame_reader;
 mod read;
 mod read_only;
 pub mod reconfig;

@@ -3,6 +3,7 @@
 //! tree once this connection's earlier writes are applied, and the rest
 //! (ping, auth, sync, ...) are answered here.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,14 @@ use crate::tree::{Txn, WriteOp, acl};
 pub enum Flow {
     Continue,
     Close,
+}
+
+/// What `handle` made of a request.
+pub enum Handled<'a> {
+    Done(Flow),
+    /// An answer that waits (for the connection's earlier writes, a sync
+    /// or a reconfig): boxed, as it is rare and its future large.
+    Waiting(Pin<Box<dyn Future<Output = Flow> + Send + 'a>>),
 }
 
 /// A connection's state once its session is established.
@@ -56,15 +65,11 @@ impl ConnCtx {
     /// than its share of requests in the log, its unsent replies are under
     /// the byte cap, and the whole server is under globalOutstandingLimit.
     pub async fn throttle(&self) {
-        let limits = &self.shared.config.limits;
         loop {
             let answered = self.inflight.changed();
             let written = self.outbox.written();
             let released = self.shared.outstanding.released();
-            if self.inflight.pending() < limits.conn_outstanding
-                && self.outbox.unsent() < limits.conn_unsent_bytes
-                && self.shared.outstanding.count() < limits.global_outstanding
-            {
+            if !self.throttled() {
                 return;
             }
             tokio::select! {
@@ -75,21 +80,33 @@ impl ConnCtx {
         }
     }
 
-    pub async fn handle(&mut self, frame: Bytes) -> Flow {
+    /// Whether this connection must wait before reading another request.
+    pub fn throttled(&self) -> bool {
+        let limits = &self.shared.config.limits;
+        self.inflight.pending() >= limits.conn_outstanding
+            || self.outbox.unsent() >= limits.conn_unsent_bytes
+            || self.shared.outstanding.count() >= limits.global_outstanding
+    }
+
+    /// A request read from the client: answered, sent to the log, or (for
+    /// the few answers that must wait) a future that answers it. Not async
+    /// itself: the connection's future, which lives as long as it does,
+    /// would hold the largest of these waits inline.
+    pub fn handle(&mut self, frame: Bytes) -> Handled<'_> {
         let (header, body) = match RequestPacket::decode_server(&frame) {
             Ok(parts) => parts,
             Err(e) => {
                 // Without a header there is no xid to answer: ZooKeeper drops
                 // the connection, and so do we.
                 debug!(error = %e, "request without a header; closing");
-                return Flow::Close;
+                return Handled::Done(Flow::Close);
             }
         };
         let started = Instant::now();
         if self.read_only
             && let Some(flow) = self.read_only_refusal(header.xid, header.op)
         {
-            return flow;
+            return Handled::Done(flow);
         }
         let auth = {
             let mut state = self.shared.node.lock();
@@ -101,23 +118,36 @@ impl ConnCtx {
         };
         let Some(auth) = auth else {
             // The node no longer knows this connection (its session was closed).
-            return Flow::Close;
+            return Handled::Done(Flow::Close);
         };
         let xid = header.xid;
         match self.route(header.op, body, &auth) {
             Route::Log(txn) => {
                 self.propose(xid, txn);
-                Flow::Continue
+                Handled::Done(Flow::Continue)
             }
             Route::Here(local) => {
                 // Whatever is answered here waits for this connection's
                 // earlier writes: replies leave in request order (the Java
                 // client fails on "Xid out of order"), and reads see the
                 // session's own writes.
-                self.inflight.drained().await;
-                self.answer_here(xid, local, &auth).await
+                let slow = matches!(
+                    local,
+                    Local::Request(Request::Reconfig(_) | Request::Sync(_))
+                );
+                if !slow && self.inflight.pending() == 0 {
+                    return Handled::Done(self.answer_here(xid, local, &auth));
+                }
+                Handled::Waiting(Box::pin(async move {
+                    self.inflight.drained().await;
+                    match local {
+                        Local::Request(Request::Reconfig(r)) => self.reconfig(xid, r, &auth).await,
+                        Local::Request(Request::Sync(r)) => self.sync(xid, r).await,
+                        local => self.answer_here(xid, local, &auth),
+                    }
+                }))
             }
-            Route::Close => Flow::Close,
+            Route::Close => Handled::Done(Flow::Close),
         }
     }
 
@@ -275,9 +305,50 @@ impl ConnCtx {
         }
     }
 
-    /// Answer a request that does not go to the log (after the connection's
-    /// earlier writes are answered).
-    async fn answer_here(&mut self, xid: i32, local: Local, auth: &[Id]) -> Flow {
+    /// Reconfig: prepared here (it may wait seconds for new members to
+    /// catch up), then logged.
+    async fn reconfig(&self, xid: i32, r: jute::ReconfigRequest, auth: &[Id]) -> Flow {
+        let Some(op) = self
+            .alive_while(reconfig::prepare(&self.shared, r, auth))
+            .await
+        else {
+            // Whether the members changed is not known: as a lost
+            // connection, never as an answer.
+            return Flow::Close;
+        };
+        self.propose(
+            xid,
+            Txn::Write {
+                session: self.session,
+                auth: auth.to_vec(),
+                op,
+            },
+        );
+        Flow::Continue
+    }
+
+    /// Sync: answered once this node has caught up with the leader.
+    async fn sync(&self, xid: i32, r: jute::SyncRequest) -> Flow {
+        let barrier = self.shared.consensus.read_barrier();
+        if let Err(e) = self.alive_while(barrier).await {
+            warn!(error = %e, "sync failed; closing");
+            return Flow::Close;
+        }
+        let reply = Reply {
+            header: ReplyHeader {
+                xid,
+                zxid: self.shared.node.lock().tree.last_zxid(),
+                err: 0,
+            },
+            body: Some(Response::Sync(SyncResponse { path: r.path })),
+        };
+        self.send(&reply);
+        Flow::Continue
+    }
+
+    /// Answer a request that does not go to the log and does not wait
+    /// (after the connection's earlier writes are answered).
+    fn answer_here(&mut self, xid: i32, local: Local, auth: &[Id]) -> Flow {
         let request = match local {
             Local::Error(err) => {
                 self.answer_error(xid, err);
@@ -287,42 +358,7 @@ impl ConnCtx {
         };
         match request {
             Request::Ping(_) => self.answer_error(xid::PING, ErrorCode::Ok),
-            Request::Reconfig(r) => {
-                // It may wait seconds for new members to catch up.
-                let prepared = self
-                    .alive_while(reconfig::prepare(&self.shared, r, auth))
-                    .await;
-                let Some(op) = prepared else {
-                    // Whether the members changed is not known: as a lost
-                    // connection, never as an answer.
-                    return Flow::Close;
-                };
-                self.propose(
-                    xid,
-                    Txn::Write {
-                        session: self.session,
-                        auth: auth.to_vec(),
-                        op,
-                    },
-                );
-            }
             Request::Auth(packet) => return self.auth(xid, auth, packet),
-            Request::Sync(r) => {
-                let barrier = self.shared.consensus.read_barrier();
-                if let Err(e) = self.alive_while(barrier).await {
-                    warn!(error = %e, "sync failed; closing");
-                    return Flow::Close;
-                }
-                let reply = Reply {
-                    header: ReplyHeader {
-                        xid,
-                        zxid: self.shared.node.lock().tree.last_zxid(),
-                        err: 0,
-                    },
-                    body: Some(Response::Sync(SyncResponse { path: r.path })),
-                };
-                self.send(&reply);
-            }
             // No SASL mechanism is configured. ZooKeeper then answers a token
             // with no challenge (a null token, zxid 0) and keeps the
             // connection; the client's authentication goes nowhere.

@@ -377,6 +377,10 @@ const MAX_PENDING: usize = 4096;
 /// connection go with its `ConnStats`.
 #[derive(Default)]
 struct Pending {
+    /// The oldest request, while it is older than everything in `by_xid`: a
+    /// client with one request at a time (most of them) never needs the map,
+    /// which is a few hundred bytes per connection once allocated.
+    first: Option<(i32, Waiting)>,
     by_xid: HashMap<i32, Waiting>,
     len: usize,
 }
@@ -401,23 +405,41 @@ impl Pending {
         if xid == jute::xid::NOTIFICATION || self.len >= MAX_PENDING {
             return;
         }
+        self.len += 1;
+        let waiting = Waiting {
+            op,
+            started,
+            more: VecDeque::new(),
+        };
+        if self.first.is_none() && self.by_xid.is_empty() {
+            self.first = Some((xid, waiting));
+            return;
+        }
         match self.by_xid.entry(xid) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 e.get_mut().more.push_back((op, started));
             }
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Waiting {
-                    op,
-                    started,
-                    more: VecDeque::new(),
-                });
+                e.insert(waiting);
             }
         }
-        self.len += 1;
     }
 
     /// The oldest request waiting for a reply with this xid: (op, when read).
     fn take(&mut self, xid: i32) -> Option<(i32, Instant)> {
+        // `first` is older than anything in the map, so it goes first.
+        if let Some((first_xid, w)) = &self.first
+            && *first_xid == xid
+        {
+            let taken = (w.op, w.started);
+            self.first = None;
+            self.len -= 1;
+            return Some(taken);
+        }
+        // Looked up before `entry`, which would allocate an empty map.
+        if !self.by_xid.contains_key(&xid) {
+            return None;
+        }
         let std::collections::hash_map::Entry::Occupied(mut e) = self.by_xid.entry(xid) else {
             return None;
         };
