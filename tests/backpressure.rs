@@ -363,3 +363,82 @@ async fn a_flood_of_connections_leaves_sessions_served() {
         0
     );
 }
+
+/// getChildren of a node whose child list does not fit in jute.maxbuffer:
+/// ZooKeeper 3.8 sends the whole reply (err 0; checked against a real
+/// server: a Java client with the default limit then drops the connection
+/// with "Packet len N is out of range", kazoo reads it). Corral does the
+/// same, and keeps serving: the connection stays, and so do the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_list_larger_than_jute_maxbuffer_is_sent_whole_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let mut setup = Raw::connect(server.addr).await;
+    let r = setup
+        .call(Request::Create(jute::CreateRequest {
+            path: "/wide".into(),
+            data: None,
+            acl: jute::Acl::open_unsafe(),
+            flags: 0,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+    // 5,500 children of 200-byte names: a reply of about 1.1 MB, past the
+    // default 1,048,575. Pipelined, 500 at a time.
+    let names: Vec<String> = (0..5500).map(|i| format!("{i:0>200}")).collect();
+    for batch in names.chunks(500) {
+        for name in batch {
+            setup
+                .send(Request::Create(jute::CreateRequest {
+                    path: format!("/wide/{name}"),
+                    data: None,
+                    acl: jute::Acl::open_unsafe(),
+                    flags: 0,
+                }))
+                .await;
+        }
+        for _ in batch {
+            let r = setup
+                .next(jute::OpCode::Create)
+                .await
+                .expect("create answered");
+            assert_eq!(r.header.err, 0);
+        }
+    }
+
+    let mut reader = Raw::connect(server.addr).await;
+    let xid = reader
+        .send(Request::GetChildren(jute::GetChildrenRequest {
+            path: "/wide".into(),
+            watch: false,
+        }))
+        .await;
+    let frame = reader.next_frame().await.expect("the reply, not a closed connection");
+    assert!(frame.len() > jute::DEFAULT_MAX_FRAME, "reply of {} bytes", frame.len());
+    let reply =
+        jute::Reply::decode_frame(&frame, jute::OpCode::GetChildren.code()).expect("reply");
+    assert_eq!((reply.header.xid, reply.header.err), (xid, 0));
+    let Some(jute::Response::GetChildren(children)) = reply.body else {
+        panic!("not a child list: {:?}", reply.body);
+    };
+    let mut got = children.children;
+    got.sort();
+    assert_eq!(got, names);
+
+    // The same connection, and everyone else, are still served.
+    let r = reader
+        .call(Request::Exists(jute::ExistsRequest {
+            path: "/wide".into(),
+            watch: false,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+    let mut other = Raw::connect(server.addr).await;
+    let r = other
+        .call(Request::GetData(GetDataRequest {
+            path: "/wide".into(),
+            watch: false,
+        }))
+        .await;
+    assert_eq!(r.header.err, 0);
+}
