@@ -413,10 +413,16 @@ async fn a_child_list_larger_than_jute_maxbuffer_is_sent_whole_and_the_server_go
             watch: false,
         }))
         .await;
-    let frame = reader.next_frame().await.expect("the reply, not a closed connection");
-    assert!(frame.len() > jute::DEFAULT_MAX_FRAME, "reply of {} bytes", frame.len());
-    let reply =
-        jute::Reply::decode_frame(&frame, jute::OpCode::GetChildren.code()).expect("reply");
+    let frame = reader
+        .next_frame()
+        .await
+        .expect("the reply, not a closed connection");
+    assert!(
+        frame.len() > jute::DEFAULT_MAX_FRAME,
+        "reply of {} bytes",
+        frame.len()
+    );
+    let reply = jute::Reply::decode_frame(&frame, jute::OpCode::GetChildren.code()).expect("reply");
     assert_eq!((reply.header.xid, reply.header.err), (xid, 0));
     let Some(jute::Response::GetChildren(children)) = reply.body else {
         panic!("not a child list: {:?}", reply.body);

@@ -39,6 +39,8 @@ struct OutboxState {
     overflowed: AtomicBool,
     /// Set when the writer stopped: the reader stops too.
     finished: AtomicBool,
+    /// Set when the reader stopped (it needs no waking).
+    reader_stopped: AtomicBool,
     /// Wakes whoever waits for either flag. (Flags and a Notify rather than
     /// cancellation tokens, which are an allocation each per connection.)
     signal: Notify,
@@ -64,6 +66,7 @@ impl Outbox {
                 cap,
                 overflowed: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
+                reader_stopped: AtomicBool::new(false),
                 signal: Notify::new(),
             }),
         }
@@ -112,6 +115,16 @@ impl Outbox {
     pub fn finish(&self) {
         self.state.finished.store(true, Ordering::Release);
         self.state.signal.notify_waiters();
+    }
+
+    /// For the reader, when it stops reading for good.
+    pub fn reader_stopped(&self) {
+        self.state.reader_stopped.store(true, Ordering::Release);
+    }
+
+    /// Whether the reader may still be waiting for the client.
+    pub fn reading(&self) -> bool {
+        !self.state.reader_stopped.load(Ordering::Acquire)
     }
 
     /// Resolves once the writer stopped.

@@ -142,6 +142,7 @@ async fn run(
             None => break,
         }
     }
+    outbox.reader_stopped();
     if outbox.overflowed() {
         warn!(
             cap = shared.config.limits.conn_max_queued_bytes,
@@ -236,6 +237,7 @@ async fn establish(
             .await
             .filter(|_| !shared.shutdown.is_cancelled())
     else {
+        outbox.reader_stopped();
         outbox.close();
         drop(outbox);
         let _ = writer.await;
@@ -466,8 +468,12 @@ async fn write_loop(mut wr: OwnedWriteHalf, outbox: Outbox, counters: Arc<ConnHa
     outbox.discard();
     let _ = wr.shutdown().await;
     // The reader stops too: a read waiting on a socket whose receive side
-    // is shut wakes with end of stream.
-    let _ = socket2::SockRef::from(wr.as_ref()).shutdown(std::net::Shutdown::Read);
+    // is shut wakes with end of stream. Not when it stopped already: bytes
+    // arriving on a shut receive side reset the connection, which can cost
+    // the client replies it has not read yet.
+    if outbox.reading() {
+        let _ = socket2::SockRef::from(wr.as_ref()).shutdown(std::net::Shutdown::Read);
+    }
     outbox.finish();
 }
 

@@ -492,9 +492,9 @@ pub fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
     let state = shared.node.lock();
     let mut paths: HashSet<&str> = HashSet::new();
     let mut conns = 0;
-    for (_, set) in state.watches.by_conn() {
+    for (_, watched) in state.watches.by_conn() {
         conns += 1;
-        paths.extend(set.iter().map(|(_, p)| p.as_str()));
+        paths.extend(watched);
     }
     (conns, paths.len(), state.watches.count())
 }
@@ -503,11 +503,11 @@ pub fn watch_summary(shared: &Shared) -> (usize, usize, usize) {
 pub fn watches_by_session(shared: &Shared) -> BTreeMap<i64, BTreeSet<String>> {
     let state = shared.node.lock();
     let mut out: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-    for (conn, set) in state.watches.by_conn() {
+    for (conn, watched) in state.watches.by_conn() {
         let session = state.conns.get(&conn).map_or(0, |c| c.session);
         out.entry(session)
             .or_default()
-            .extend(set.iter().map(|(_, p)| p.clone()));
+            .extend(watched.map(str::to_string));
     }
     out
 }
