@@ -70,5 +70,9 @@ esac
 echo "== bench: Corral and Apache ZooKeeper side by side (quick; ratios, not assertions)"
 compat/bench/run.sh --quick || failed=$((failed + 1))
 
-echo "compat: $((12 - failed - skipped)) passed, $failed failed, $skipped skipped"
+# Fails only on lost sessions or missing notifications; the rest is ratios.
+echo "== bench: 2,000 sessions and 100,000 watches side by side (quick; ratios, not assertions)"
+compat/bench/scale.sh --quick || failed=$((failed + 1))
+
+echo "compat: $((13 - failed - skipped)) passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
