@@ -14,15 +14,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use corral::tree::{Command, Origin, Outcome, Tree, Txn, WriteOp};
-use jute::{Acl, OpCode};
+use common::{cmd, create, knob, tree_with_session};
+use corral::tree::{Outcome, Tree, Txn, WriteOp};
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -41,14 +36,6 @@ fn rss_kib() -> u64 {
 fn settled_rss_kib() -> u64 {
     std::thread::sleep(Duration::from_secs(12));
     rss_kib()
-}
-
-fn cmd(txn: Txn) -> Command {
-    Command {
-        origin: Origin::default(),
-        time: 1_000,
-        txn,
-    }
 }
 
 fn apply(tree: &mut Tree, session: i64, ops: Vec<WriteOp>) {
@@ -71,28 +58,12 @@ fn main() {
     let data = knob("DATA", 100);
     let value = Bytes::from(vec![b'x'; data]);
     let base = rss_kib();
-    let mut tree = Tree::new();
-    let Outcome::SessionCreated { session, .. } = tree
-        .apply(&cmd(Txn::CreateSession {
-            timeout: 30_000,
-            passwd: [1; 16],
-        }))
-        .outcome
-    else {
-        panic!("no session");
-    };
+    let (mut tree, session) = tree_with_session();
     // The root and /zookeeper's own nodes.
     let base_nodes = tree.node_count();
     let t = Instant::now();
     let mut name_bytes = 0usize;
-    let create = |path: String| WriteOp::Create {
-        op: OpCode::Create,
-        path,
-        data: Some(value.clone()),
-        acl: Acl::open_unsafe(),
-        flags: 0,
-        ttl: -1,
-    };
+    let create = |path: String| create(path, value.clone());
     let parent_ops: Vec<WriteOp> = (0..parents).map(|p| create(format!("/p{p:05}"))).collect();
     for batch in parent_ops.chunks(1000) {
         apply(&mut tree, session, batch.to_vec());

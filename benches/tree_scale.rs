@@ -17,34 +17,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use corral::tree::{Command, Origin, Outcome, Tree, Txn, WriteOp};
-use jute::{Acl, OpCode};
+use common::{cmd, create, knob, tree_with_session};
+use corral::tree::{Outcome, Txn, WriteOp};
 
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cmd(txn: Txn) -> Command {
-    Command {
-        origin: Origin::default(),
-        time: 1_000,
-        txn,
-    }
-}
-
-fn create(path: String, data: usize) -> WriteOp {
-    WriteOp::Create {
-        op: OpCode::Create,
-        path,
-        data: Some(Bytes::from(vec![b'x'; data])),
-        acl: Acl::open_unsafe(),
-        flags: 0,
-        ttl: -1,
-    }
-}
+mod common;
 
 /// Min, median and max.
 fn summary(mut times: Vec<Duration>) -> String {
@@ -86,25 +62,19 @@ fn main() {
     let children = knob("CHILDREN", 1_000_000);
     let ops = knob("OPS", 1_000).max(1);
     let reps = knob("REPS", 5).max(1);
-    let mut tree = Tree::new();
-    let Outcome::SessionCreated { session, .. } = tree
-        .apply(&cmd(Txn::CreateSession {
-            timeout: 30_000,
-            passwd: [1; 16],
-        }))
-        .outcome
-    else {
-        panic!("no session");
-    };
+    let (mut tree, session) = tree_with_session();
     let write = |op| Txn::Write {
         session,
         auth: vec![],
         op,
     };
-    tree.apply(&cmd(write(create("/big".into(), 0))));
+    tree.apply(&cmd(write(create("/big".into(), Bytes::new()))));
     let started = Instant::now();
     for i in 0..children {
-        tree.apply(&cmd(write(create(format!("/big/c{i:010}"), 100))));
+        tree.apply(&cmd(write(create(
+            format!("/big/c{i:010}"),
+            Bytes::from(vec![b'x'; 100]),
+        ))));
     }
     let built = started.elapsed();
     println!(
@@ -118,7 +88,7 @@ fn main() {
     let mut failed = Vec::new();
     for rep in 0..reps {
         let mut batch: Vec<WriteOp> = (0..ops - 1)
-            .map(|i| create(format!("/big/m{rep}-{i}"), 100))
+            .map(|i| create(format!("/big/m{rep}-{i}"), Bytes::from(vec![b'x'; 100])))
             .collect();
         batch.push(WriteOp::Check {
             path: "/big".into(),
@@ -147,7 +117,7 @@ fn main() {
     let mut ok = Vec::new();
     for rep in 0..reps {
         let batch: Vec<WriteOp> = (0..ops)
-            .map(|i| create(format!("/big/ok{rep}-{i}"), 100))
+            .map(|i| create(format!("/big/ok{rep}-{i}"), Bytes::from(vec![b'x'; 100])))
             .collect();
         let multi = cmd(Txn::Multi {
             session,

@@ -13,6 +13,24 @@ use common::{Raw, Server};
 use jute::{GetDataRequest, Request, RequestPacket, SetDataRequest, encode_to_bytes};
 use tokio::io::AsyncWriteExt;
 
+/// A create request for an open node.
+fn create(path: &str, data: Option<Bytes>) -> Request {
+    Request::Create(jute::CreateRequest {
+        path: path.into(),
+        data,
+        acl: jute::Acl::open_unsafe(),
+        flags: 0,
+    })
+}
+
+/// getData without a watch.
+fn get_data(path: &str) -> Request {
+    Request::GetData(GetDataRequest {
+        path: path.into(),
+        watch: false,
+    })
+}
+
 /// Pipeline `request` on its own session for `for_how_long`, reading
 /// nothing back, while another session keeps asking; returns the other
 /// session's slowest answer and how many requests the flood got written.
@@ -45,15 +63,9 @@ async fn flood(server: &Server, request: Request, for_how_long: Duration) -> (Du
     let mut slowest = Duration::ZERO;
     while Instant::now() < deadline {
         let t = Instant::now();
-        let r = tokio::time::timeout(
-            Duration::from_secs(10),
-            other.call(Request::GetData(GetDataRequest {
-                path: "/".into(),
-                watch: false,
-            })),
-        )
-        .await
-        .expect("another session was not answered during the flood");
+        let r = tokio::time::timeout(Duration::from_secs(10), other.call(get_data("/")))
+            .await
+            .expect("another session was not answered during the flood");
         assert_eq!(r.header.err, 0);
         slowest = slowest.max(t.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -69,27 +81,14 @@ async fn a_client_that_does_not_read_is_pushed_back() {
     let server = Server::start(dir.path(), &[]);
     let mut setup = Raw::connect(server.addr).await;
     let r = setup
-        .call(Request::Create(jute::CreateRequest {
-            path: "/big".into(),
-            data: Some(Bytes::from(vec![b'x'; 1000])),
-            acl: jute::Acl::open_unsafe(),
-            flags: 0,
-        }))
+        .call(create("/big", Some(Bytes::from(vec![b'x'; 1000]))))
         .await;
     assert_eq!(r.header.err, 0);
     let before = server.rss_kib().expect("server RSS");
 
     // Reads: answered at once, so only the unsent-bytes cap can stop them
     // (each answer is 1 KB, so unbounded queueing shows at once).
-    let (slowest, sent) = flood(
-        &server,
-        Request::GetData(GetDataRequest {
-            path: "/big".into(),
-            watch: false,
-        }),
-        Duration::from_secs(6),
-    )
-    .await;
+    let (slowest, sent) = flood(&server, get_data("/big"), Duration::from_secs(6)).await;
     let after_reads = server.rss_kib().expect("server RSS");
     println!(
         "getData flood: {sent} requests written, RSS {before} -> {after_reads} KiB, other session's slowest answer {slowest:?}"
@@ -124,16 +123,7 @@ async fn a_client_that_does_not_read_is_pushed_back() {
     );
     // And the server still serves a new session.
     let mut late = Raw::connect(server.addr).await;
-    assert_eq!(
-        late.call(Request::GetData(GetDataRequest {
-            path: "/".into(),
-            watch: false,
-        }))
-        .await
-        .header
-        .err,
-        0
-    );
+    assert_eq!(late.call(get_data("/")).await.header.err, 0);
 }
 
 /// A client that stops reading while notifications keep coming is a slow
@@ -155,14 +145,7 @@ async fn a_client_that_does_not_read_its_notifications_is_disconnected() {
     );
     let name = format!("/{}", "n".repeat(200));
     let mut writer = Raw::connect(server.addr).await;
-    let r = writer
-        .call(Request::Create(jute::CreateRequest {
-            path: name.clone(),
-            data: None,
-            acl: jute::Acl::open_unsafe(),
-            flags: 0,
-        }))
-        .await;
+    let r = writer.call(create(&name, None)).await;
     assert_eq!(r.header.err, 0);
 
     let mut slow = Raw::connect(server.addr).await;
@@ -222,12 +205,7 @@ async fn a_client_that_does_not_read_its_notifications_is_disconnected() {
     }
     assert!(received < written, "all {written} notifications arrived");
     // And the others are still served.
-    let r = writer
-        .call(Request::GetData(GetDataRequest {
-            path: "/".into(),
-            watch: false,
-        }))
-        .await;
+    let r = writer.call(get_data("/")).await;
     assert_eq!(r.header.err, 0);
 }
 
@@ -262,12 +240,7 @@ async fn a_handshake_that_does_not_arrive_in_time_is_dropped() {
             "got {read:?} instead of a close"
         );
     }
-    let r = other
-        .call(Request::GetData(GetDataRequest {
-            path: "/".into(),
-            watch: false,
-        }))
-        .await;
+    let r = other.call(get_data("/")).await;
     assert_eq!(r.header.err, 0);
 }
 
@@ -299,12 +272,7 @@ async fn a_flood_of_connections_leaves_sessions_served() {
         }
     }
     let opened = streams.len();
-    let r = existing
-        .call(Request::GetData(GetDataRequest {
-            path: "/".into(),
-            watch: false,
-        }))
-        .await;
+    let r = existing.call(get_data("/")).await;
     assert_eq!(r.header.err, 0, "the existing session was not served");
 
     // Every flood connection ends in a close, most at once, the rest by
@@ -341,27 +309,8 @@ async fn a_flood_of_connections_leaves_sessions_served() {
         "{kept_to_timeout} connections waited for a handshake, over the bound of 100"
     );
     let mut late = Raw::connect(server.addr).await;
-    assert_eq!(
-        late.call(Request::GetData(GetDataRequest {
-            path: "/".into(),
-            watch: false,
-        }))
-        .await
-        .header
-        .err,
-        0
-    );
-    assert_eq!(
-        existing
-            .call(Request::GetData(GetDataRequest {
-                path: "/".into(),
-                watch: false,
-            }))
-            .await
-            .header
-            .err,
-        0
-    );
+    assert_eq!(late.call(get_data("/")).await.header.err, 0);
+    assert_eq!(existing.call(get_data("/")).await.header.err, 0);
 }
 
 /// getChildren of a node whose child list does not fit in jute.maxbuffer:
@@ -374,28 +323,14 @@ async fn a_child_list_larger_than_jute_maxbuffer_is_sent_whole_and_the_server_go
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
     let mut setup = Raw::connect(server.addr).await;
-    let r = setup
-        .call(Request::Create(jute::CreateRequest {
-            path: "/wide".into(),
-            data: None,
-            acl: jute::Acl::open_unsafe(),
-            flags: 0,
-        }))
-        .await;
+    let r = setup.call(create("/wide", None)).await;
     assert_eq!(r.header.err, 0);
     // 5,500 children of 200-byte names: a reply of about 1.1 MB, past the
     // default 1,048,575. Pipelined, 500 at a time.
     let names: Vec<String> = (0..5500).map(|i| format!("{i:0>200}")).collect();
     for batch in names.chunks(500) {
         for name in batch {
-            setup
-                .send(Request::Create(jute::CreateRequest {
-                    path: format!("/wide/{name}"),
-                    data: None,
-                    acl: jute::Acl::open_unsafe(),
-                    flags: 0,
-                }))
-                .await;
+            setup.send(create(&format!("/wide/{name}"), None)).await;
         }
         for _ in batch {
             let r = setup
@@ -440,11 +375,6 @@ async fn a_child_list_larger_than_jute_maxbuffer_is_sent_whole_and_the_server_go
         .await;
     assert_eq!(r.header.err, 0);
     let mut other = Raw::connect(server.addr).await;
-    let r = other
-        .call(Request::GetData(GetDataRequest {
-            path: "/wide".into(),
-            watch: false,
-        }))
-        .await;
+    let r = other.call(get_data("/wide")).await;
     assert_eq!(r.header.err, 0);
 }

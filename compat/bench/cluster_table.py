@@ -16,7 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import failover_table  # noqa: E402
-from table import fmt, fmt_ratio, get, load, machine, meta, ratio, summary  # noqa: E402
+from table import fmt, fmt_ratio, get, load, machine, meta, ratio, raw_section, summary  # noqa: E402
 
 
 def role_rate(d, op, role, key="ops_per_sec"):
@@ -189,11 +189,7 @@ def main():
         w("")
         out.extend(failover_table.render(a.failover_dir))
         w("")
-    w("## Raw results (one JSON line per corral-bench invocation; `meta` lines from cluster_bench.py)")
-    w("")
-    w("```")
-    out.extend(raw)
-    w("```")
+    out.extend(raw_section(raw, "cluster_bench.py"))
     print("\n".join(out))
     return 0
 

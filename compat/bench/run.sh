@@ -47,14 +47,9 @@ jsonl="$work/results.jsonl"
 [ -n "$out" ] || { if [ "$quick" = 1 ]; then out="$work/RESULTS.md"; else out="$here/RESULTS.md"; fi; }
 
 bench="$root/target/release/corral-bench"
-started=()   # "kind dir" of every server started, for the exit trap
+. "$here/started.sh"
 cleanup() {
-  local entry kind dir
-  for entry in "${started[@]+"${started[@]}"}"; do
-    kind="${entry%% *}"; dir="${entry#* }"
-    if [ "$kind" = zk ]; then "$root/compat/zk/stop.sh" "$dir" || true
-    else "$root/compat/corral/ctl.sh" "$corral_port" "$dir" stop || true; fi
-  done
+  stop_started
   # The scratch directory holds the data dirs and logs; keep it when asked or when it holds the report.
   if [ "$keep" != 1 ] && [ "$out" != "$work/RESULTS.md" ]; then rm -rf "$work"; fi
 }

@@ -68,14 +68,9 @@ jsonl="$work/results.jsonl"
 : > "$jsonl"
 [ -n "$out" ] || { if [ "$quick" = 1 ]; then out="$work/RESULTS-scale.md"; else out="$here/RESULTS-scale.md"; fi; }
 
-started=()   # "kind dir" of every server started, for the exit trap
+. "$here/started.sh"
 cleanup() {
-  local entry kind dir
-  for entry in "${started[@]+"${started[@]}"}"; do
-    kind="${entry%% *}"; dir="${entry#* }"
-    if [ "$kind" = zk ]; then "$root/compat/zk/stop.sh" "$dir" || true
-    else "$root/compat/corral/ctl.sh" "$corral_port" "$dir" stop || true; fi
-  done
+  stop_started
   if [ "$keep" != 1 ] && [ "$out" != "$work/RESULTS-scale.md" ]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT

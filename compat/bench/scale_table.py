@@ -7,13 +7,12 @@ higher-is-better ones (rates). Rows marked `info` have no ratio.
 """
 import argparse
 import datetime
-import json
 import os
 import sys
 
 sys.dont_write_bytecode = True  # importing table.py must not leave __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from table import fmt, fmt_ratio, machine, ratio  # noqa: E402
+from table import fmt, fmt_ratio, json_lines, machine, ratio, raw_section  # noqa: E402
 
 SCENARIOS = ("sessions", "watches-data", "watches-recursive")
 # Corral's targets (issue 11).
@@ -23,22 +22,13 @@ TARGET_WATCH_B = 100
 
 def load(path):
     """{(server, scenario): {"bench": json, "meta": json}}, raw lines."""
-    rows, raw = {}, []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            raw.append(line)
-            try:
-                j = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            parts = j.get("label", "").split("/")
-            if len(parts) != 2:
-                continue
-            slot = "meta" if j.get("op") == "meta" else "bench"
-            rows.setdefault((parts[0], parts[1]), {})[slot] = j
+    rows = {}
+    objs, raw = json_lines(path)
+    for j, parts in objs:
+        if len(parts) != 2:
+            continue
+        slot = "meta" if j.get("op") == "meta" else "bench"
+        rows.setdefault((parts[0], parts[1]), {})[slot] = j
     return rows, raw
 
 
@@ -246,11 +236,7 @@ def main():
         w(f"Scenario time: ZooKeeper {t[0]} s, Corral {t[1]} s; load average at the start: "
           f"{la[0]} / {la[1]}.")
         w("")
-    w("## Raw results (one JSON line per corral-bench invocation; `meta` lines from scale.sh)")
-    w("")
-    w("```")
-    out.extend(raw)
-    w("```")
+    out.extend(raw_section(raw, "scale.sh"))
     print("\n".join(out))
     return 0
 

@@ -46,11 +46,10 @@ def machine():
     }
 
 
-def load(path):
-    """{(server, run): {op: json}}, raw lines. A label `server/run/role` (the
-    cluster benchmark's per-node rows) files its line under `op@role`."""
-    rows = {}
-    raw = []
+def json_lines(path):
+    """The JSON objects of a results file, one per line with its label split
+    at "/", and every non-empty line as it is (for the raw section)."""
+    objs, raw = [], []
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -61,11 +60,26 @@ def load(path):
                 j = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            parts = j.get("label", "").split("/")
-            if len(parts) not in (2, 3) or parts[0] not in SERVERS:
-                continue
-            key = j.get("op") + (f"@{parts[2]}" if len(parts) == 3 else "")
-            rows.setdefault((parts[0], int(parts[1])), {})[key] = j
+            objs.append((j, j.get("label", "").split("/")))
+    return objs, raw
+
+
+def raw_section(raw, source):
+    """The closing section of a results file: the JSON lines as they came."""
+    return ["## Raw results (one JSON line per corral-bench invocation; "
+            f"`meta` lines from {source})", "", "```", *raw, "```"]
+
+
+def load(path):
+    """{(server, run): {op: json}}, raw lines. A label `server/run/role` (the
+    cluster benchmark's per-node rows) files its line under `op@role`."""
+    rows = {}
+    objs, raw = json_lines(path)
+    for j, parts in objs:
+        if len(parts) not in (2, 3) or parts[0] not in SERVERS:
+            continue
+        key = j.get("op") + (f"@{parts[2]}" if len(parts) == 3 else "")
+        rows.setdefault((parts[0], int(parts[1])), {})[key] = j
     return rows, raw
 
 
@@ -240,11 +254,7 @@ def main():
         ce, cc = errors(cd)
         w(f"| error replies / connection errors | {ze} / {zc} | {ce} / {cc} | |")
         w("")
-    w("## Raw results (one JSON line per corral-bench invocation; `meta` lines from run.sh)")
-    w("")
-    w("```")
-    out.extend(raw)
-    w("```")
+    out.extend(raw_section(raw, "run.sh"))
     print("\n".join(out))
     return 0
 
