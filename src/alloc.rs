@@ -7,6 +7,11 @@
 //! every round of session churn while the live heap stayed flat (see
 //! `compat/bench/session-churn.sh`). With jemalloc the flood's memory is
 //! back within 20 s. `_RJEM_MALLOC_CONF` tunes it (jemalloc's options).
-#[cfg(unix)]
+//!
+//! `RUSTFLAGS="--cfg corral_sysalloc"` builds with the system allocator
+//! instead, so heap profilers that hook malloc (heaptrack, valgrind's
+//! massif) see every allocation: that is how the per-session and per-watch
+//! costs were found.
+#[cfg(all(unix, not(corral_sysalloc)))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -1,10 +1,9 @@
 //! Applying commands: ZooKeeper's prepare checks (in its order, so the same
 //! request fails with the same error) followed by the mutation.
 
-use std::sync::Arc;
+use jute::{CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
 
-use jute::{Acl, CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
-
+use super::AclList;
 use super::acl;
 use super::path;
 use super::totals::Totals;
@@ -41,7 +40,7 @@ enum Undo {
     /// every op undoable should that change.
     Acl {
         path: String,
-        acl: Arc<[Acl]>,
+        acl: AclList,
         aversion: i32,
     },
     /// An ephemeral was added to (true) or removed from (false) a session.

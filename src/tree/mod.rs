@@ -28,7 +28,7 @@ use totals::Totals;
 pub use txn::{
     Applied, Change, ChangeKind, Command, Origin, Outcome, Owner, Txn, WriteOp, WriteResult,
 };
-pub use znode::{Kind, Znode};
+pub use znode::{AclList, Kind, Znode};
 
 /// A session as every replica knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ impl Serialize for Raw<'_> {
 
 /// A node from a snapshot's fields: czxid, mzxid, pzxid, ctime, mtime and
 /// owner; version, cversion and aversion (format 3's order).
-fn stored(data: Option<Box<[u8]>>, acl: Arc<[Acl]>, stat: [i64; 6], versions: [i32; 3]) -> Znode {
+fn stored(data: Option<Box<[u8]>>, acl: AclList, stat: [i64; 6], versions: [i32; 3]) -> Znode {
     let [czxid, mzxid, pzxid, ctime, mtime, owner] = stat;
     let mut node = Znode::new(data, acl, czxid, ctime, owner);
     node.mzxid = mzxid;
@@ -229,7 +229,7 @@ impl SnapshotView {
 /// shared or not, so replicas need not agree on what is interned.
 #[derive(Debug, Clone, Default)]
 struct AclTable {
-    lists: HashSet<Arc<[Acl]>>,
+    lists: HashSet<AclList>,
     /// Size after the last sweep; the next sweep runs at twice that.
     swept_at: usize,
 }
@@ -281,7 +281,7 @@ impl Tree {
     }
 
     /// The shared copy of an ACL list.
-    pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> Arc<[Acl]> {
+    pub(crate) fn intern(&mut self, acl: Vec<Acl>) -> AclList {
         self.acls.intern(acl)
     }
 
@@ -443,7 +443,7 @@ impl Tree {
         // Bounded by what the bytes can hold, not by a count from the disk.
         let mut records = Vec::with_capacity(count.min(rest.len() / 8));
         // Most nodes share one list: compare with the last one first.
-        let mut last: Option<Arc<[Acl]>> = None;
+        let mut last: Option<AclList> = None;
         for _ in 0..count {
             let (r, more): (RecordIn, _) = postcard::take_from_bytes(rest)?;
             rest = more;
@@ -552,8 +552,8 @@ impl Tree {
 }
 
 impl AclTable {
-    fn intern(&mut self, acl: Vec<Acl>) -> Arc<[Acl]> {
-        if let Some(shared) = self.lists.get(acl.as_slice()) {
+    fn intern(&mut self, acl: Vec<Acl>) -> AclList {
+        if let Some(shared) = self.lists.get(&acl) {
             return shared.clone();
         }
         // Forget lists no node uses any more, once the table has doubled.
@@ -561,7 +561,7 @@ impl AclTable {
             self.lists.retain(|l| Arc::strong_count(l) > 1);
             self.swept_at = self.lists.len();
         }
-        let shared: Arc<[Acl]> = acl.into();
+        let shared: AclList = acl.into();
         self.lists.insert(shared.clone());
         shared
     }

@@ -150,12 +150,12 @@ impl Mix {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use crate::tree::AclList;
 
     use super::*;
 
     fn node(data: Option<&[u8]>) -> Znode {
-        let acl: Arc<[jute::Acl]> = jute::Acl::open_unsafe().into();
+        let acl: AclList = jute::Acl::open_unsafe().into();
         Znode::new(data.map(Box::from), acl, 3, 4, 0)
     }
 

@@ -2,11 +2,11 @@
 //! replica needs to apply a txn identically is inside it: the leader's clock,
 //! the new session's password, the requester's authenticated identities.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use jute::{Acl, ErrorCode, Id, OpCode, OpResult, Stat};
 use serde::{Deserialize, Serialize};
+
+use super::AclList;
 
 /// One replicated command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +201,7 @@ pub struct Change {
     pub path: String,
     /// The ACL of the node at `path` (as it was, for a deleted node): a watcher
     /// is told only if it may read that node (ZooKeeper's fix for CVE-2024-23944).
-    pub acl: Arc<[Acl]>,
+    pub acl: AclList,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
