@@ -69,18 +69,12 @@ async fn run(
     // Everything before the first request, boxed: the connection's future
     // is held as long as it lives and is as large as the largest thing it
     // awaits inline, so the request loop below is all it should hold.
-    let established = Box::pin(establish(&shared, &mut frames, wr, peer, conn, &counters)).await;
-    let Some(Established {
-        session,
-        timeout,
-        read_only,
-        outbox,
-        writer,
-        inflight,
-    }) = established
+    let Some(est) = Box::pin(establish(&shared, &mut frames, wr, peer, conn, &counters)).await
     else {
         return;
     };
+    let (session, timeout, read_only, outbox) =
+        (est.session, est.timeout, est.read_only, est.outbox);
     drop(handshaking);
     tracing::Span::current().record("session", format_args!("{session:#x}"));
     counters.established(session, timeout);
@@ -92,7 +86,7 @@ async fn run(
         session,
         timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
         outbox: outbox.clone(),
-        inflight,
+        inflight: est.inflight,
         read_only,
     };
     loop {
@@ -156,7 +150,7 @@ async fn run(
     outbox.close();
     drop(ctx);
     drop(outbox);
-    let _ = writer.await;
+    let _ = est.writer.await;
 }
 
 /// A connection with its session.
