@@ -170,6 +170,8 @@ impl Cluster {
             election_timeout: Some(ELECTION),
             admin_server: Some("no".into()),
             force_sync: Some("no".into()),
+            // Above the default 20 ticks (4 s), for clients that ask for more.
+            max_session_timeout: Some(20_000),
             snap_count: self.snap_count,
             read_only_mode: Some(if self.read_only_mode { "yes" } else { "no" }.into()),
             reconfig: Some(if self.reconfig { "yes" } else { "no" }.into()),
@@ -1869,8 +1871,13 @@ async fn transfer_leader_moves_leadership_without_losing_writes() {
         // A writer on each node: sequential creates, each acknowledged one recorded.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writers = Vec::new();
+        // Writes pause for about a lease during each hand-over (350 ms
+        // here), and a client's pings wait behind its pending write, as in
+        // ZooKeeper. This client gives up on a connection that is silent
+        // for 2/5 of its session timeout: 10 s leaves it 4 s, so only a
+        // write error, not a slow machine, fails the test.
         for id in c.ids.clone() {
-            let zk = client(c.addr(id), Duration::from_secs(4)).await;
+            let zk = client(c.addr(id), Duration::from_secs(10)).await;
             let session = zk.session_id();
             zk.create(&format!("/t/e{id}"), b"", &mode(zk::CreateMode::Ephemeral))
                 .await
@@ -1883,9 +1890,10 @@ async fn transfer_leader_moves_leadership_without_losing_writes() {
                         break;
                     }
                     let path = format!("/t/w{id}-{i:05}");
+                    let asked = Instant::now();
                     match zk.create(&path, b"x", &open()).await {
                         Ok(_) => acked.push(path),
-                        Err(e) => failed.push(format!("{path}: {e}")),
+                        Err(e) => failed.push(format!("{path}: {e} after {:?}", asked.elapsed())),
                     }
                 }
                 (zk, session, acked, failed)
