@@ -88,7 +88,9 @@ fn main() {
     let mut failed = Vec::new();
     for rep in 0..reps {
         let mut batch: Vec<WriteOp> = (0..ops - 1)
-            .map(|i| create(format!("/big/m{rep}-{i}"), Bytes::from(vec![b'x'; 100])))
+            // Names that sort before every child there: the costliest
+            // place to add to a sorted list.
+            .map(|i| create(format!("/big/a{rep}-{i}"), Bytes::from(vec![b'x'; 100])))
             .collect();
         batch.push(WriteOp::Check {
             path: "/big".into(),

@@ -347,7 +347,7 @@ impl Cluster {
                 let data = state
                     .tree
                     .node(&format!("{path}/{c}"))
-                    .and_then(|n| n.data.as_deref().map(Bytes::copy_from_slice))
+                    .and_then(|n| n.data().map(Bytes::copy_from_slice))
                     .unwrap_or_default();
                 (c, data)
             })
@@ -987,8 +987,8 @@ async fn isolated_leader_stops_serving_and_rejoins() {
                 .tree
                 .node("/x")
                 .unwrap()
-                .data
-                .clone();
+                .data()
+                .map(<[u8]>::to_vec);
             assert_eq!(
                 data.as_deref(),
                 Some(&b"fresh"[..]),
@@ -1265,7 +1265,7 @@ async fn observer_serves_clients_without_voting() {
                 .lock()
                 .tree
                 .node("/o")
-                .and_then(|n| n.data.clone());
+                .and_then(|n| n.data().map(<[u8]>::to_vec));
             assert_eq!(
                 data.as_deref(),
                 Some(&b"2"[..]),
@@ -1283,7 +1283,7 @@ async fn observer_serves_clients_without_voting() {
         c.wait_converged().await;
         // The write left when the quorum went applied at most once: never
         // answered, it may or may not have made it.
-        let version = c.shared(3).node.lock().tree.node("/o").map(|n| n.version);
+        let version = c.shared(3).node.lock().tree.node("/o").map(|n| n.version());
         assert!(
             matches!(version, Some(1 | 2)),
             "setData applied {version:?} times"
@@ -1346,7 +1346,7 @@ async fn reconfig_adds_and_removes_members() {
             c.shared(leader).node.lock().tree.config_version().is_some()
         })
         .await;
-        let first = c.shared(leader).node.lock().tree.node(corral::tree::CONFIG).and_then(|n| n.data.clone());
+        let first = c.shared(leader).node.lock().tree.node(corral::tree::CONFIG).and_then(|n| n.data().map(<[u8]>::to_vec));
         let first = String::from_utf8_lossy(first.as_deref().unwrap_or_default()).to_string();
         assert!(first.starts_with("server.1=127.0.0.1:1:1:participant\nserver.2=127.0.0.1:2:2:participant\nserver.3=127.0.0.1:3:3:participant\nversion="), "{first}");
         let mut admin = super_user(c.addr(leader)).await;
@@ -1552,8 +1552,8 @@ async fn session_moves_between_nodes() {
                     .tree
                     .node(&path)
                     .unwrap()
-                    .data
-                    .clone();
+                    .data()
+                    .map(<[u8]>::to_vec);
                 assert_eq!(data.as_deref(), Some(&b"two"[..]), "node {id}");
             }
         }

@@ -246,7 +246,9 @@ impl Reader<'_> {
         for path in data {
             match state.tree.node(path) {
                 None => fire.push((EventType::NodeDeleted, path)),
-                Some(n) if n.mzxid > relative_zxid => fire.push((EventType::NodeDataChanged, path)),
+                Some(n) if n.mzxid() > relative_zxid => {
+                    fire.push((EventType::NodeDataChanged, path))
+                }
                 Some(_) => state.watches.add(self.conn, Kind::Data, path),
             }
         }
@@ -259,7 +261,7 @@ impl Reader<'_> {
         for path in child {
             match state.tree.node(path) {
                 None => fire.push((EventType::NodeDeleted, path)),
-                Some(n) if n.pzxid > relative_zxid => {
+                Some(n) if n.pzxid() > relative_zxid => {
                     fire.push((EventType::NodeChildrenChanged, path))
                 }
                 Some(_) => state.watches.add(self.conn, Kind::Child, path),

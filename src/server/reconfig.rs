@@ -37,7 +37,7 @@ pub async fn prepare(shared: &Shared, r: ReconfigRequest, auth: &[Id]) -> Option
         let Some(node) = state.tree.node(tree::CONFIG) else {
             return refused(ErrorCode::NoNode);
         };
-        if !acl::allowed(&node.acl, auth, perms::WRITE) {
+        if !acl::allowed(node.acl(), auth, perms::WRITE) {
             return refused(ErrorCode::NoAuth);
         }
         target
@@ -81,13 +81,8 @@ pub fn drift(shared: &Shared) -> Option<String> {
             return None;
         }
     }
-    let data = state
-        .tree
-        .node(tree::CONFIG)?
-        .data
-        .clone()
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&data);
+    let data = state.tree.node(tree::CONFIG)?.data().unwrap_or_default();
+    let text = String::from_utf8_lossy(data);
     let shown = text.rfind("version=").map_or(&text[..], |at| &text[..at]);
     let want = render(&m);
     (want != shown).then_some(want)

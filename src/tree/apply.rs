@@ -5,6 +5,7 @@ use jute::{CreateMode, ErrorCode, Id, OpCode, OpResult, perms};
 
 use super::AclList;
 use super::acl;
+use super::nodes::Node;
 use super::path;
 use super::totals::Totals;
 use super::txn::{Applied, Change, ChangeKind, Command, Outcome, Txn, WriteOp, WriteResult};
@@ -264,14 +265,14 @@ impl Tree {
                     cversion,
                     pzxid,
                 } => {
-                    if let Some(p) = self.nodes.get_mut(&parent) {
-                        p.cversion = cversion;
-                        p.pzxid = pzxid;
+                    if let Some(mut p) = self.nodes.get_mut(&parent) {
+                        p.set_cversion(cversion);
+                        p.set_pzxid(pzxid);
                     }
                 }
                 Undo::Unlinked { parent, pzxid } => {
-                    if let Some(p) = self.nodes.get_mut(&parent) {
-                        p.pzxid = pzxid;
+                    if let Some(mut p) = self.nodes.get_mut(&parent) {
+                        p.set_pzxid(pzxid);
                     }
                 }
                 Undo::Data {
@@ -281,11 +282,11 @@ impl Tree {
                     mtime,
                     version,
                 } => {
-                    if let Some(n) = self.nodes.get_mut(&path) {
-                        n.data = data;
-                        n.mzxid = mzxid;
-                        n.mtime = mtime;
-                        n.version = version;
+                    if let Some(mut n) = self.nodes.get_mut(&path) {
+                        n.set_data(data.as_deref());
+                        n.set_mzxid(mzxid);
+                        n.set_mtime(mtime);
+                        n.set_version(version);
                     }
                 }
                 Undo::Acl {
@@ -293,9 +294,9 @@ impl Tree {
                     acl,
                     aversion,
                 } => {
-                    if let Some(n) = self.nodes.get_mut(&path) {
-                        n.acl = acl;
-                        n.aversion = aversion;
+                    if let Some(mut n) = self.nodes.get_mut(&path) {
+                        n.set_acl(acl);
+                        n.set_aversion(aversion);
                     }
                 }
                 Undo::Ephemeral(session, path, added) => {
@@ -344,8 +345,8 @@ impl Tree {
                 valid(path)?;
                 let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::WRITE)?;
-                check_version(node.version, *version)?;
-                let next = node.version.wrapping_add(1);
+                check_version(node.version(), *version)?;
+                let next = node.version().wrapping_add(1);
                 let stat = self.replace_data(path, data.clone(), next, ctx, changes, undo)?;
                 Ok(WriteResult::DataSet(stat))
             }
@@ -354,26 +355,27 @@ impl Tree {
                 let acl = acl::fixup(acl, ctx.auth).ok_or(ErrorCode::InvalidAcl)?;
                 let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::ADMIN)?;
-                check_version(node.aversion, *version)?;
+                check_version(node.aversion(), *version)?;
                 let acl = self.intern(acl);
-                let node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                let mut node = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
+                let (old_acl, aversion) = (node.get().acl().clone(), node.get().aversion());
                 record(&mut undo, || Undo::Acl {
                     path: path.clone(),
-                    acl: node.acl.clone(),
-                    aversion: node.aversion,
+                    acl: old_acl,
+                    aversion,
                 });
                 // The ACL is not in the digest; the aversion is.
-                self.totals.remove_stat(path, node);
-                node.acl = acl;
-                node.aversion = node.aversion.wrapping_add(1);
-                self.totals.add_stat(path, node);
-                Ok(WriteResult::AclSet(node.stat()))
+                self.totals.remove_stat(path, node.get());
+                node.set_acl(acl);
+                node.set_aversion(aversion.wrapping_add(1));
+                self.totals.add_stat(path, node.get());
+                Ok(WriteResult::AclSet(node.get().stat()))
             }
             WriteOp::Check { path, version } => {
                 valid(path)?;
                 let node = self.nodes.get(path.as_str()).ok_or(ErrorCode::NoNode)?;
                 allow(node, ctx.auth, perms::READ)?;
-                check_version(node.version, *version)?;
+                check_version(node.version(), *version)?;
                 Ok(WriteResult::Checked)
             }
             WriteOp::Refused { code } => {
@@ -419,26 +421,29 @@ impl Tree {
         changes: &mut Vec<Change>,
         mut undo: Option<&mut Vec<Undo>>,
     ) -> Result<jute::Stat, ErrorCode> {
-        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
-        record(&mut undo, || Undo::Data {
-            path: path.to_string(),
-            data: node.data.clone(),
-            mzxid: node.mzxid,
-            mtime: node.mtime,
-            version: node.version,
+        let mut node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        record(&mut undo, || {
+            let n = node.get();
+            Undo::Data {
+                path: path.to_string(),
+                data: n.data().map(Box::from),
+                mzxid: n.mzxid(),
+                mtime: n.mtime(),
+                version: n.version(),
+            }
         });
-        self.totals.remove_node(path, node);
-        node.data = data.as_deref().map(Box::from);
-        node.mzxid = ctx.zxid;
-        node.mtime = ctx.time;
-        node.version = version;
-        self.totals.add_node(path, node);
+        self.totals.remove_node(path, node.get());
+        node.set_data(data.as_deref());
+        node.set_mzxid(ctx.zxid);
+        node.set_mtime(ctx.time);
+        node.set_version(version);
+        self.totals.add_node(path, node.get());
         changes.push(Change {
             kind: ChangeKind::DataChanged,
             path: path.to_string(),
-            acl: node.acl.clone(),
+            acl: node.get().acl().clone(),
         });
-        Ok(node.stat())
+        Ok(node.get().stat())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -482,7 +487,7 @@ impl Tree {
         let parent = self.nodes.get(&parent_path).ok_or(ErrorCode::NoNode)?;
         allow(parent, ctx.auth, perms::CREATE)?;
         let path = if mode.is_sequential() {
-            format!("{path}{:010}", parent.cversion)
+            format!("{path}{:010}", parent.cversion())
         } else {
             path.to_string()
         };
@@ -506,13 +511,13 @@ impl Tree {
         };
         let ephemeral = owner == ctx.session && owner != 0;
         let acl = self.intern(acl);
-        let parent = self.nodes.get_mut(&parent_path).ok_or(ErrorCode::NoNode)?;
-        let (cversion, pzxid) = (parent.cversion, parent.pzxid);
-        self.totals.remove_stat(&parent_path, parent);
-        parent.cversion = parent.cversion.wrapping_add(1);
-        parent.pzxid = ctx.zxid;
-        self.totals.add_stat(&parent_path, parent);
-        let parent_acl = parent.acl.clone();
+        let mut parent = self.nodes.get_mut(&parent_path).ok_or(ErrorCode::NoNode)?;
+        let (cversion, pzxid) = (parent.get().cversion(), parent.get().pzxid());
+        self.totals.remove_stat(&parent_path, parent.get());
+        parent.set_cversion(cversion.wrapping_add(1));
+        parent.set_pzxid(ctx.zxid);
+        self.totals.add_stat(&parent_path, parent.get());
+        let parent_acl = parent.get().acl().clone();
         record(&mut undo, || Undo::Linked {
             parent: parent_path.clone(),
             cversion,
@@ -520,10 +525,11 @@ impl Tree {
         });
         let data = data.as_deref().map(Box::from);
         let node = Znode::new(data, acl.clone(), ctx.zxid, ctx.time, owner);
-        let stat = node.stat();
-        self.totals.add_node(&path, &node);
         // Also the parent's child: checked above that it is free.
         self.nodes.insert(&path, node);
+        let created = self.nodes.get(&path).ok_or(ErrorCode::SystemError)?;
+        let stat = created.stat();
+        self.totals.add_node(&path, created);
         record(&mut undo, || Undo::Created(path.clone()));
         if ephemeral
             && let Some(s) = self.sessions.get_mut(&ctx.session)
@@ -573,8 +579,8 @@ impl Tree {
             .ok_or(ErrorCode::NoNode)?;
         allow(parent, ctx.auth, perms::DELETE)?;
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
-        check_version(node.version, version)?;
-        if node.num_children > 0 {
+        check_version(node.version(), version)?;
+        if node.num_children() > 0 {
             return Err(ErrorCode::NotEmpty);
         }
         self.remove_node(path, ctx.zxid, changes, undo);
@@ -590,19 +596,22 @@ impl Tree {
         mut undo: Option<&mut Vec<Undo>>,
     ) {
         let parent_path = path::parent(path).to_string();
+        let Some(gone) = self.nodes.get(path) else {
+            return;
+        };
+        self.totals.remove_node(path, gone);
         let Some(node) = self.nodes.remove(path) else {
             return;
         };
-        self.totals.remove_node(path, &node);
         // The stored cversion counts creations; the deletion shows through
         // the child count (see Znode::stat).
         let mut parent_acl = node.acl.clone();
-        if let Some(parent) = self.nodes.get_mut(&parent_path) {
-            let pzxid = parent.pzxid;
-            self.totals.remove_stat(&parent_path, parent);
-            parent.pzxid = zxid;
-            self.totals.add_stat(&parent_path, parent);
-            parent_acl = parent.acl.clone();
+        if let Some(mut parent) = self.nodes.get_mut(&parent_path) {
+            let pzxid = parent.get().pzxid();
+            self.totals.remove_stat(&parent_path, parent.get());
+            parent.set_pzxid(zxid);
+            self.totals.add_stat(&parent_path, parent.get());
+            parent_acl = parent.get().acl().clone();
             record(&mut undo, || Undo::Unlinked {
                 parent: parent_path.clone(),
                 pzxid,
@@ -642,7 +651,7 @@ impl Tree {
         changes: &mut Vec<Change>,
     ) -> Result<String, ErrorCode> {
         let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
-        if node.num_children > 0 {
+        if node.num_children() > 0 {
             return Err(ErrorCode::NotEmpty);
         }
         if !super::reapable(node, time) {
@@ -697,8 +706,8 @@ fn valid(path: &str) -> Result<(), ErrorCode> {
     path::validate(path, false).map_err(|_| ErrorCode::BadArguments)
 }
 
-fn allow(node: &Znode, auth: &[Id], perm: i32) -> Result<(), ErrorCode> {
-    if acl::allowed(&node.acl, auth, perm) {
+fn allow(node: Node<'_>, auth: &[Id], perm: i32) -> Result<(), ErrorCode> {
+    if acl::allowed(node.acl(), auth, perm) {
         Ok(())
     } else {
         Err(ErrorCode::NoAuth)
@@ -778,8 +787,8 @@ mod tests {
             panic!("no session");
         };
         create(&mut tree, session, "/p", 0);
-        if let Some(p) = tree.nodes.get_mut("/p") {
-            p.cversion = i32::MAX - 1;
+        if let Some(mut p) = tree.nodes.get_mut("/p") {
+            p.set_cversion(i32::MAX - 1);
         }
         let names: Vec<String> = (0..3)
             .map(|_| match create(&mut tree, session, "/p/s-", 2) {

@@ -6,6 +6,8 @@
 
 pub mod acl;
 mod apply;
+mod blob;
+mod children;
 mod nodes;
 pub mod path;
 mod read;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use jute::Acl;
 use serde::{Deserialize, Serialize};
 
+pub use nodes::Node;
 use nodes::Nodes;
 use totals::Totals;
 pub use txn::{
@@ -214,10 +217,17 @@ impl SnapshotView {
                 id,
                 parent,
                 name,
-                data: n.data.as_deref().map(Raw),
-                acl: &n.acl,
-                stat: [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.owner],
-                versions: [n.version, n.cversion, n.aversion],
+                data: n.data().map(Raw),
+                acl: n.acl(),
+                stat: [
+                    n.czxid(),
+                    n.mzxid(),
+                    n.pzxid(),
+                    n.ctime(),
+                    n.mtime(),
+                    n.owner(),
+                ],
+                versions: [n.version(), n.cversion(), n.aversion()],
             };
             out = postcard::to_extend(&record, out).unwrap_or_default();
         }
@@ -289,14 +299,14 @@ impl Tree {
         self.last_zxid
     }
 
-    pub fn node(&self, path: &str) -> Option<&Znode> {
+    pub fn node(&self, path: &str) -> Option<Node<'_>> {
         self.nodes.get(path)
     }
 
     /// The version of the membership in `/zookeeper/config` (the zxid of
     /// the reconfig that wrote it); None before any reconfig.
     pub fn config_version(&self) -> Option<i64> {
-        let data = self.nodes.get(CONFIG)?.data.as_deref()?;
+        let data = self.nodes.get(CONFIG)?.data()?;
         let text = std::str::from_utf8(data).ok()?;
         let hex = text.lines().last()?.strip_prefix("version=")?;
         i64::from_str_radix(hex, 16).ok()
@@ -568,12 +578,12 @@ impl AclTable {
 }
 
 /// Whether a container or TTL node should go.
-fn reapable(n: &Znode, now: i64) -> bool {
-    n.num_children == 0
+fn reapable(n: Node<'_>, now: i64) -> bool {
+    n.num_children() == 0
         && match n.kind() {
             // Only containers that have had children: a new one is left alone.
-            Kind::Container => n.cversion > 0,
-            Kind::Ttl(ttl) => now.saturating_sub(n.mtime) > ttl,
+            Kind::Container => n.cversion() > 0,
+            Kind::Ttl(ttl) => now.saturating_sub(n.mtime()) > ttl,
             _ => false,
         }
 }

@@ -6,17 +6,17 @@ use jute::{Acl, ErrorCode, Id, Stat, perms};
 
 use super::Tree;
 use super::acl;
-use super::znode::Znode;
+use super::nodes::Node;
 
 impl Tree {
     /// ZooKeeper's data tree also files the root under "", so reads of "" see it.
-    fn lookup(&self, path: &str) -> Option<&Znode> {
+    fn lookup(&self, path: &str) -> Option<Node<'_>> {
         self.nodes.get(root_as_empty(path))
     }
 
-    fn readable(&self, path: &str, auth: &[Id], perm: i32) -> Result<&Znode, ErrorCode> {
+    fn readable(&self, path: &str, auth: &[Id], perm: i32) -> Result<Node<'_>, ErrorCode> {
         let node = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if acl::allowed(&node.acl, auth, perm) {
+        if acl::allowed(node.acl(), auth, perm) {
             Ok(node)
         } else {
             Err(ErrorCode::NoAuth)
@@ -25,10 +25,7 @@ impl Tree {
 
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;
-        Ok((
-            node.data.as_deref().map(Bytes::copy_from_slice),
-            node.stat(),
-        ))
+        Ok((node.data().map(Bytes::copy_from_slice), node.stat()))
     }
 
     /// exists needs no permission; only a NUL in the path is refused.
@@ -36,7 +33,7 @@ impl Tree {
         if path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        self.lookup(path).map(Znode::stat).ok_or(ErrorCode::NoNode)
+        self.lookup(path).map(|n| n.stat()).ok_or(ErrorCode::NoNode)
     }
 
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
@@ -53,10 +50,10 @@ impl Tree {
     /// Needs READ or ADMIN; without ADMIN, digest hashes are masked as `user:x`.
     pub fn get_acl(&self, path: &str, auth: &[Id]) -> Result<(Vec<Acl>, Stat), ErrorCode> {
         let node = self.readable(path, auth, perms::READ | perms::ADMIN)?;
-        let acl = if acl::allowed(&node.acl, auth, perms::ADMIN) {
-            node.acl.to_vec()
+        let acl = if acl::allowed(node.acl(), auth, perms::ADMIN) {
+            node.acl().to_vec()
         } else {
-            node.acl
+            node.acl()
                 .iter()
                 .map(|a| match a.id.scheme.as_str() {
                     "digest" => Acl {
@@ -76,7 +73,7 @@ impl Tree {
     /// A lone check (3.9): a read of the node's version, nothing logged.
     pub fn check_version(&self, path: &str, auth: &[Id], version: i32) -> Result<(), ErrorCode> {
         let node = self.readable(path, auth, perms::READ)?;
-        if version == -1 || version == node.version {
+        if version == -1 || version == node.version() {
             Ok(())
         } else {
             Err(ErrorCode::BadVersion)

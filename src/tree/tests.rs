@@ -372,17 +372,17 @@ fn old_nodes(tree: &Tree) -> std::collections::HashMap<String, super::ZnodeV2> {
         .map(|(path, n)| {
             let children = tree.child_names(&path);
             let old = super::ZnodeV2 {
-                data: n.data.as_deref().map(bytes::Bytes::copy_from_slice),
-                acl: n.acl.to_vec(),
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                pzxid: n.pzxid,
-                ctime: n.ctime,
-                mtime: n.mtime,
-                version: n.version,
-                cversion: n.cversion,
-                aversion: n.aversion,
-                owner: n.owner,
+                data: n.data().map(bytes::Bytes::copy_from_slice),
+                acl: n.acl().to_vec(),
+                czxid: n.czxid(),
+                mzxid: n.mzxid(),
+                pzxid: n.pzxid(),
+                ctime: n.ctime(),
+                mtime: n.mtime(),
+                version: n.version(),
+                cversion: n.cversion(),
+                aversion: n.aversion(),
+                owner: n.owner(),
                 children: children.into_iter().collect(),
             };
             (path, old)

@@ -9,7 +9,7 @@
 //! create or delete (which touches only the parent's counters) does not
 //! rehash the parent's data.
 
-use super::znode::Znode;
+use super::nodes::Node;
 
 /// Derived entirely from the nodes and sessions: never stored, rebuilt on load.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,40 +24,40 @@ pub(crate) struct Totals {
 
 impl Totals {
     /// A node appears (or gets back what it had).
-    pub fn add_node(&mut self, path: &str, n: &Znode) {
+    pub fn add_node(&mut self, path: &str, n: Node<'_>) {
         self.digest = self.digest.wrapping_add(node_hash(path, n));
         self.data_size = self.data_size.wrapping_add(size(path, n));
     }
 
     /// A node goes, or is about to change in more than its Stat fields.
-    pub fn remove_node(&mut self, path: &str, n: &Znode) {
+    pub fn remove_node(&mut self, path: &str, n: Node<'_>) {
         self.digest = self.digest.wrapping_sub(node_hash(path, n));
         self.data_size = self.data_size.wrapping_sub(size(path, n));
     }
 
     /// Only the node's Stat fields are about to change (or just changed).
-    pub fn remove_stat(&mut self, path: &str, n: &Znode) {
+    pub fn remove_stat(&mut self, path: &str, n: Node<'_>) {
         self.digest = self.digest.wrapping_sub(stat_hash(path, n));
     }
 
-    pub fn add_stat(&mut self, path: &str, n: &Znode) {
+    pub fn add_stat(&mut self, path: &str, n: Node<'_>) {
         self.digest = self.digest.wrapping_add(stat_hash(path, n));
     }
 }
 
-fn size(path: &str, n: &Znode) -> u64 {
-    (path.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64
+fn size(path: &str, n: Node<'_>) -> u64 {
+    (path.len() + n.data().map_or(0, |d| d.len())) as u64
 }
 
 /// A node's share of the digest.
-pub(crate) fn node_hash(path: &str, n: &Znode) -> u64 {
+pub(crate) fn node_hash(path: &str, n: Node<'_>) -> u64 {
     data_hash(path, n).wrapping_add(stat_hash(path, n))
 }
 
-fn data_hash(path: &str, n: &Znode) -> u64 {
+fn data_hash(path: &str, n: Node<'_>) -> u64 {
     let mut h = Mix::new(0x6461_7461_5f68_6173);
     h.bytes(path.as_bytes());
-    match &n.data {
+    match n.data() {
         Some(d) => h.bytes(d),
         // No data differs from empty data (no length is u64::MAX).
         None => h.word(u64::MAX),
@@ -67,13 +67,20 @@ fn data_hash(path: &str, n: &Znode) -> u64 {
 
 /// The same fields the digest always covered; the ACL and child names are
 /// left out (children are nodes with their own hashes).
-fn stat_hash(path: &str, n: &Znode) -> u64 {
+fn stat_hash(path: &str, n: Node<'_>) -> u64 {
     let mut h = Mix::new(0x7374_6174_5f68_6173);
     h.bytes(path.as_bytes());
-    for v in [n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.owner] {
+    for v in [
+        n.czxid(),
+        n.mzxid(),
+        n.pzxid(),
+        n.ctime(),
+        n.mtime(),
+        n.owner(),
+    ] {
         h.word(v as u64);
     }
-    for v in [n.version, n.cversion, n.aversion] {
+    for v in [n.version(), n.cversion(), n.aversion()] {
         h.word(u64::from(v as u32));
     }
     h.finish()
@@ -151,46 +158,38 @@ impl Mix {
 #[cfg(test)]
 mod tests {
     use crate::tree::AclList;
+    use crate::tree::Znode;
+    use crate::tree::nodes::Nodes;
 
     use super::*;
 
-    fn node(data: Option<&[u8]>) -> Znode {
+    /// The hash of a node at `path` holding `data`.
+    fn hash(path: &str, data: Option<&[u8]>) -> u64 {
         let acl: AclList = jute::Acl::open_unsafe().into();
-        Znode::new(data.map(Box::from), acl, 3, 4, 0)
+        let nodes = Nodes::new(Znode::new(data.map(Box::from), acl, 3, 4, 0));
+        nodes.get("/").map_or(0, |n| node_hash(path, n))
     }
 
     /// Fixed values: the digest must not change between builds or machines.
     #[test]
     fn node_hashes_are_stable() {
-        assert_eq!(node_hash("/a", &node(None)), 0xdfd7_2743_5e33_4609);
-        assert_eq!(node_hash("/a", &node(Some(b""))), 0xe7f0_e038_cbf0_668d);
-        assert_eq!(
-            node_hash("/a/b", &node(Some(b"0123456789"))),
-            0x5475_c3cc_b371_ca8d
-        );
+        assert_eq!(hash("/a", None), 0xdfd7_2743_5e33_4609);
+        assert_eq!(hash("/a", Some(b"")), 0xe7f0_e038_cbf0_668d);
+        assert_eq!(hash("/a/b", Some(b"0123456789")), 0x5475_c3cc_b371_ca8d);
         let long: Vec<u8> = (0..=255u8).cycle().take(1001).collect();
-        assert_eq!(node_hash("/a/b", &node(Some(&long))), 0x2e4b_e529_d7b7_3b5c);
+        assert_eq!(hash("/a/b", Some(&long)), 0x2e4b_e529_d7b7_3b5c);
     }
 
     #[test]
     fn data_and_paths_do_not_run_together() {
-        assert_ne!(
-            node_hash("/ab", &node(Some(b"c"))),
-            node_hash("/a", &node(Some(b"bc")))
-        );
-        assert_ne!(
-            node_hash("/a", &node(None)),
-            node_hash("/a", &node(Some(b"")))
-        );
+        assert_ne!(hash("/ab", Some(b"c")), hash("/a", Some(b"bc")));
+        assert_ne!(hash("/a", None), hash("/a", Some(b"")));
         // Every byte counts, in the four-lane blocks as in the tail.
         let long = vec![7u8; 100];
         for i in [0, 9, 31, 32, 63, 95, 96, 99] {
             let mut other = long.clone();
             other[i] ^= 1;
-            assert_ne!(
-                node_hash("/a", &node(Some(&long))),
-                node_hash("/a", &node(Some(&other)))
-            );
+            assert_ne!(hash("/a", Some(&long)), hash("/a", Some(&other)));
         }
     }
 }

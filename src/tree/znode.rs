@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use jute::{Acl, Stat};
+use jute::Acl;
 
 /// `ephemeralOwner` of a container (ZooKeeper's `Long.MIN_VALUE` sentinel).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -15,6 +15,8 @@ pub const MAX_TTL: i64 = (1 << 40) - 1;
 /// 8 bytes in every record where `Arc<[Acl]>` takes 16.
 pub type AclList = Arc<Vec<Acl>>;
 
+/// A node as a value: what a create makes, a delete gives back and a
+/// snapshot stores. The tree keeps it in a compact form (see `nodes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Znode {
     /// A box rather than `Bytes`: 16 bytes instead of 32 in a million records.
@@ -81,32 +83,5 @@ impl Znode {
 
     pub fn ttl_owner(ttl: i64) -> i64 {
         TTL_MARK | (ttl & MAX_TTL)
-    }
-
-    /// The Stat clients see: containers and TTL nodes show owner 0.
-    pub fn stat(&self) -> Stat {
-        Stat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            // 2 × creations − live children = creations + deletions.
-            cversion: self
-                .cversion
-                .wrapping_mul(2)
-                .wrapping_sub(i32::try_from(self.num_children).unwrap_or(i32::MAX)),
-            aversion: self.aversion,
-            ephemeral_owner: match self.kind() {
-                Kind::Ephemeral(s) => s,
-                _ => 0,
-            },
-            data_length: self
-                .data
-                .as_ref()
-                .map_or(0, |d| i32::try_from(d.len()).unwrap_or(i32::MAX)),
-            num_children: i32::try_from(self.num_children).unwrap_or(i32::MAX),
-            pzxid: self.pzxid,
-        }
     }
 }
