@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -97,6 +97,10 @@ struct Inner {
     mem: Mutex<Mem>,
     /// Last committed index + 1 (0 = none), for metrics.
     committed: Arc<AtomicU64>,
+    /// The newest committed log id not yet handed to the journal, and
+    /// whether a blocking task is writing them (see `save_committed`).
+    committed_unwritten: Mutex<Option<Vec<u8>>>,
+    committed_writing: AtomicBool,
 }
 
 /// Cloneable handle; the clone is also the log reader.
@@ -142,8 +146,42 @@ impl LogStore {
                     cache_bytes: 0,
                 }),
                 committed,
+                committed_unwritten: Mutex::new(None),
+                committed_writing: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Write the newest committed id handed over, then any newer one,
+    /// until none is left. One such task runs at a time.
+    fn write_committed(inner: &Inner) {
+        loop {
+            let next = inner
+                .committed_unwritten
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            match next {
+                Some(v) => {
+                    if let Err(e) = inner.db.put_meta(meta_key::COMMITTED, &v, false) {
+                        tracing::warn!(error = %e, "could not record the committed index");
+                    }
+                }
+                None => {
+                    inner.committed_writing.store(false, Ordering::Release);
+                    // One handed over after the take above, with this task
+                    // still marked as writing, would wait for the next commit.
+                    let more = inner
+                        .committed_unwritten
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some();
+                    if !more || inner.committed_writing.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     fn mem(&self) -> MutexGuard<'_, Mem> {
@@ -230,13 +268,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Buffered: it shares the journal with the entries, so it can never be durable while the
-        // entries it points at are not; it only lets a restart re-apply before serving.
+        // entries it points at are not; it only lets a restart re-apply before serving. Not
+        // awaited either: openraft applies a commit only after saving it, and a thread hand-off
+        // and a journal write there were a tenth of a synchronous write's latency. It may lag
+        // (a restart then re-applies a little less before serving, the rest once it leads).
         let v = encode(&committed)?;
-        let db = self.inner.db.clone();
-        blocking(move || db.put_meta(meta_key::COMMITTED, &v, false)).await?;
         self.inner
             .committed
             .store(committed.map_or(0, |l| l.index + 1), Ordering::Relaxed);
+        *self
+            .inner
+            .committed_unwritten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(v);
+        if !self.inner.committed_writing.swap(true, Ordering::AcqRel) {
+            let inner = self.inner.clone();
+            tokio::task::spawn_blocking(move || LogStore::write_committed(&inner));
+        }
         Ok(())
     }
 
