@@ -219,15 +219,8 @@ impl SnapshotView {
                 name,
                 data: n.data().map(Raw),
                 acl: n.acl(),
-                stat: [
-                    n.czxid(),
-                    n.mzxid(),
-                    n.pzxid(),
-                    n.ctime(),
-                    n.mtime(),
-                    n.owner(),
-                ],
-                versions: [n.version(), n.cversion(), n.aversion()],
+                stat: n.wide_fields(),
+                versions: n.versions(),
             };
             out = postcard::to_extend(&record, out).unwrap_or_default();
         }

@@ -176,6 +176,24 @@ impl<'a> Node<'a> {
         self.children
     }
 
+    /// The 64-bit fields in the order snapshots store them (and the digest
+    /// hashes them): czxid, mzxid, pzxid, ctime, mtime, owner.
+    pub fn wide_fields(&self) -> [i64; 6] {
+        [
+            self.czxid(),
+            self.mzxid(),
+            self.pzxid(),
+            self.ctime(),
+            self.mtime(),
+            self.owner(),
+        ]
+    }
+
+    /// version, cversion (creations), aversion, in the same way.
+    pub fn versions(&self) -> [i32; 3] {
+        [self.version(), self.cversion(), self.aversion()]
+    }
+
     /// The Stat clients see: containers and TTL nodes show owner 0.
     pub fn stat(&self) -> Stat {
         let children = i32::try_from(self.children).unwrap_or(i32::MAX);
@@ -241,6 +259,12 @@ impl NodeMut<'_> {
         self.nodes.recs.get_mut(self.id)?.as_mut()
     }
 
+    fn with_rec(&mut self, f: impl FnOnce(&mut Rec)) {
+        if let Some(r) = self.rec() {
+            f(r);
+        }
+    }
+
     /// Its extra record, made (with the defaults) if it has none.
     fn extra(&mut self) -> Option<&mut Extra> {
         let ext = self.nodes.ext_of(self.id)?;
@@ -266,33 +290,23 @@ impl NodeMut<'_> {
     }
 
     pub fn set_mzxid(&mut self, v: i64) {
-        if let Some(r) = self.rec() {
-            r.mzxid = v;
-        }
+        self.with_rec(|r| r.mzxid = v);
     }
 
     pub fn set_mtime(&mut self, v: i64) {
-        if let Some(r) = self.rec() {
-            r.mtime = v;
-        }
+        self.with_rec(|r| r.mtime = v);
     }
 
     pub fn set_version(&mut self, v: i32) {
-        if let Some(r) = self.rec() {
-            r.version = v;
-        }
+        self.with_rec(|r| r.version = v);
     }
 
     pub fn set_acl(&mut self, acl: AclList) {
-        if let Some(r) = self.rec() {
-            r.acl = acl;
-        }
+        self.with_rec(|r| r.acl = acl);
     }
 
     pub fn set_aversion(&mut self, v: i32) {
-        if let Some(r) = self.rec() {
-            r.aversion = v;
-        }
+        self.with_rec(|r| r.aversion = v);
     }
 
     pub fn set_pzxid(&mut self, v: i64) {

@@ -70,17 +70,10 @@ fn data_hash(path: &str, n: Node<'_>) -> u64 {
 fn stat_hash(path: &str, n: Node<'_>) -> u64 {
     let mut h = Mix::new(0x7374_6174_5f68_6173);
     h.bytes(path.as_bytes());
-    for v in [
-        n.czxid(),
-        n.mzxid(),
-        n.pzxid(),
-        n.ctime(),
-        n.mtime(),
-        n.owner(),
-    ] {
+    for v in n.wide_fields() {
         h.word(v as u64);
     }
-    for v in [n.version(), n.cversion(), n.aversion()] {
+    for v in n.versions() {
         h.word(u64::from(v as u32));
     }
     h.finish()
